@@ -1,0 +1,8 @@
+// SPDX-License-Identifier: MIT
+// Umbrella header: everything fencedep offers to a test binary.
+#pragma once
+
+#include <fencedep/lockdep.h>
+#include <fencedep/mutex.h>
+#include <fencedep/report.h>
+#include <fencedep/version.h>

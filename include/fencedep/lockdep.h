@@ -1,0 +1,170 @@
+// SPDX-License-Identifier: MIT
+// The validator's event API: lock classes, pseudo-locks, context frames and the global switch.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <source_location>
+
+#include <fencedep/report.h>
+
+#if defined(__GNUC__)
+#define FENCEDEP_API __attribute__((visibility("default")))
+#define FENCEDEP_ALWAYS_INLINE [[gnu::always_inline]] inline
+#else
+#define FENCEDEP_API
+#define FENCEDEP_ALWAYS_INLINE inline
+#endif
+
+namespace fencedep {
+
+// ---------------------------------------------------------------------------------------------
+// lock_class_key
+//
+// The identity of a lock class, as in the kernel: the key's *address* is the class, and each of
+// the 8 subclasses (0-7) of one key is a class of its own. A key must outlive every lock that uses
+// it, so define keys with static storage duration:
+//
+//   static fencedep::lock_class_key ring_lock_key;
+//   fencedep::spinlock lock{"ring->lock", ring_lock_key};
+//
+// The members are the engine's lock-free cache of the class ids; they are not part of the API.
+// ---------------------------------------------------------------------------------------------
+struct lock_class_key {
+    static constexpr unsigned subclasses = 8;
+    // Per subclass: (engine generation << 32) | class id; 0 means "not registered yet".
+    std::atomic<std::uint64_t> cached_class[subclasses] = {};
+};
+
+namespace detail {
+struct engine_access;
+// The gate: one relaxed load per hook when fencedep is off. Written by enable() and by the
+// engine when it steps aside (full tables, internal failure).
+FENCEDEP_API extern std::atomic<bool> gate;
+}  // namespace detail
+
+// Returns whether validation is on. Costs one relaxed atomic load.
+FENCEDEP_ALWAYS_INLINE bool enabled() noexcept { return detail::gate.load(std::memory_order_relaxed); }
+
+// Switches validation on or off in code, as FENCEDEP=1 does from the environment.
+// Switching on starts every thread from an empty held-lock stack (locks taken while off are not
+// known to the validator); classes, edges and reports seen so far are kept (see reset()).
+// Options come from FENCEDEP_OPTIONS, read once at start-up.
+// Takes the engine lock. Reports nothing.
+FENCEDEP_API void enable(bool on);
+
+// Forgets every class, edge, chain and already-reported cycle, and sets splat_count() to 0, so that
+// a test can run each case from a fresh state, as the kernel's locking selftests do.
+// Requires: no fencedep lock is held by any thread, and no other thread is inside a fencedep call.
+// Stack traces already interned are kept (they are never freed). Takes the engine lock.
+FENCEDEP_API void reset();
+
+// ---------------------------------------------------------------------------------------------
+// Context frames
+//
+// While a fence operation runs, its thread carries a frame naming the operation and the fence.
+// Each dependency edge recorded under frames keeps a copy of the innermost ones, so that a splat
+// can say which composition of fences created the edge, not only show a stack. Frames are pushed
+// and popped by the fence layer; users' own primitives may push them too.
+// Pushing a frame costs a few stores into thread-local memory; nothing is copied until the
+// engine records a new edge. The strings must stay valid while the frame is pushed.
+// ---------------------------------------------------------------------------------------------
+enum class fence_op : std::uint8_t {
+    enable_signaling,  // the fence's enable_signaling op (classic contract: under its own lock)
+    add_callback,      // adding a callback to the fence (takes its lock, may enable signaling)
+    signal,            // signalling the fence (takes its lock, runs callbacks under it)
+    signal_callback,   // a callback registered on the fence runs (under the fence's lock)
+    release,           // the fence's final reference is dropped
+    wait,              // waiting for the fence
+    deferred_work,     // deferred work queued by the fence runs (no fence lock held)
+    query,             // is_signaled / get_status on the fence
+};
+
+struct context_frame {
+    fence_op op;
+    const char* kind;      // "fence", "fence_array", "fence_chain", or a user's type name
+    const char* driver;    // driver name of the fence
+    const char* timeline;  // timeline name of the fence
+    std::uint64_t context;
+    std::uint64_t seqno;
+};
+
+// RAII: pushes `frame` on the calling thread's context stack for the scope's duration.
+// When fencedep is off it does nothing beyond the gate load. Frames deeper than the engine's
+// context stack (16) are counted but not stored, so pops stay balanced.
+class FENCEDEP_API context_scope {
+public:
+    explicit context_scope(const context_frame& frame) noexcept;
+    ~context_scope();
+    context_scope(const context_scope&) = delete;
+    context_scope& operator=(const context_scope&) = delete;
+
+private:
+    bool pushed_;
+};
+
+// ---------------------------------------------------------------------------------------------
+// lock_map: a pseudo-lock, the engine's one entry point.
+//
+// Every instrumented primitive, fencedep's own locks, the fence layer, a future pthread shim and
+// users' own primitives, reports to the validator through a lock_map. A lock_map has a name (for
+// display) and a class: either an explicit lock_class_key, or the source location where the
+// lock_map was constructed (all lock_maps built at one line share a class, as with the kernel's
+// per-init-site keys). A lock_map may model something that is not a lock at all, such as a wait
+// or a "this work item runs" section, so that waits become dependencies.
+//
+// Checks, on each call, when fencedep is on:
+//   acquire():     recursive locking (the class is already held by this thread), circular
+//                  dependency (a path from the new class back to a held class exists), and
+//                  held-lock stack overflow. Validation happens before the caller blocks.
+//   try_acquire(): nothing is validated (a trylock cannot block); the lock is pushed on the
+//                  held stack and later acquisitions record edges out of it.
+//   release():     bad unlock balance (the lock is not held by this thread). Releasing a lock
+//                  that is not on top of the stack is legal.
+//   destructor:    held lock freed (this thread still holds the lock).
+// Thread safety: all calls may run concurrently on different threads. A hit in the chain cache
+// (a sequence of classes already validated) takes no global lock and allocates nothing; a miss
+// takes the engine's internal lock, which is never instrumented.
+// ---------------------------------------------------------------------------------------------
+class FENCEDEP_API lock_map {
+public:
+    static constexpr unsigned max_subclass = lock_class_key::subclasses - 1;
+
+    explicit lock_map(const char* name = nullptr,
+                      std::source_location site = std::source_location::current()) noexcept;
+    lock_map(const char* name, lock_class_key& key) noexcept;
+    ~lock_map();
+    lock_map(const lock_map&) = delete;
+    lock_map& operator=(const lock_map&) = delete;
+
+    // Records a blocking acquisition of the lock's class `subclass` (0-7). A subclass above 7 is
+    // reported (invalid_subclass) and the acquisition is recorded as subclass 0.
+    void acquire(unsigned subclass = 0) noexcept;
+    // Records a successful trylock.
+    void try_acquire(unsigned subclass = 0) noexcept;
+    // Records the release of the lock by this thread.
+    void release() noexcept;
+
+    // The engine's view of one acquisition. `ip` is the acquire site printed as "at:"; null
+    // means "the caller of this function".
+    struct acquisition {
+        unsigned subclass = 0;
+        bool trylock = false;
+        const void* ip = nullptr;
+    };
+    void acquire(const acquisition& how) noexcept;
+    void release(const void* ip) noexcept;
+
+    // Returns whether the calling thread holds this lock. False when fencedep is off.
+    bool held_by_this_thread() const noexcept;
+
+    const char* name() const noexcept { return name_; }
+
+private:
+    friend struct detail::engine_access;
+    const char* name_;
+    lock_class_key* key_;          // null: resolved from site_ on first use
+    std::source_location site_;
+};
+
+}  // namespace fencedep

@@ -1,0 +1,76 @@
+// SPDX-License-Identifier: MIT
+// Reports: the structured form of every splat and warning, and the handler that receives them.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#if defined(__GNUC__)
+#define FENCEDEP_REPORT_API __attribute__((visibility("default")))
+#else
+#define FENCEDEP_REPORT_API
+#endif
+
+namespace fencedep {
+
+enum class report_kind {
+    circular_dependency,       // "possible circular locking dependency detected"
+    recursive_locking,         // "possible recursive locking detected"
+    bad_unlock_balance,        // "bad unlock balance detected!"
+    held_lock_freed,           // "held lock freed!"
+    lock_held_at_thread_exit,  // "<thread> still has locks held!"
+    table_exhausted,           // a table is full; validation turns itself off
+    lock_depth_exceeded,       // more locks held at once than max_lock_depth
+    invalid_subclass,          // a subclass above 7 was asked for
+    fence_container_nesting,   // a fence container placed inside another container
+};
+
+// The text of the header line of a report of this kind, e.g. "possible recursive locking detected".
+FENCEDEP_REPORT_API const char* report_title(report_kind kind) noexcept;
+
+// One symbolized stack frame. Fields that could not be found are empty or zero.
+struct frame {
+    std::uintptr_t address = 0;
+    std::string function;  // demangled, without parameters' defaults; empty if unknown
+    std::uintptr_t offset = 0;  // from the start of the function
+    std::uintptr_t size = 0;    // of the function, 0 if unknown
+    std::string file;  // source file, from debug info
+    unsigned line = 0;
+    std::string module;  // the object file (executable or shared library)
+};
+
+// A report, as built by the validator. Every rendering (the kernel-layout text today) is made
+// from this object, and a report handler receives it whole.
+//
+// For circular_dependency, `classes` lists the cycle as the splat prints its "-> #N" links:
+// the held lock first (#N) down to the lock being acquired (#0), and `stacks[i]` and
+// `contexts[i]` belong to `classes[i]`: the stack saved when that link's edge was first recorded
+// (for #0, the current stack) and the fence context it was recorded under ("" if none).
+// For the other lock reports `classes` holds the lock(s) named in the header, and `stacks` holds
+// the current stack (and, where a second site matters, the earlier one after it).
+struct report {
+    report_kind kind{};
+    std::string title;                         // the header line, e.g. report_title(kind)
+    std::vector<std::string> classes;          // class names, as printed
+    std::vector<std::vector<frame>> stacks;    // symbolized, fencedep's own frames trimmed
+    std::vector<std::string> contexts;         // fence context lines, parallel to `classes`
+    std::string thread;                        // "<name>/<tid>" of the reporting thread
+    bool is_splat = true;                      // false for warnings that do not count
+    std::string text;                          // the rendered report, as the default sink prints it
+};
+
+using report_handler = std::function<void(const report&)>;
+
+// Installs `handler` to receive every report instead of the default sink (which writes `text`
+// to the log with one write(2) and, at exit, turns splats into the exit status). Passing an empty
+// function restores the default sink. Returns the previous handler (empty for the default).
+// The handler runs on the reporting thread, outside the engine's lock; fencedep events it causes
+// are ignored. Handlers of concurrent reports may run concurrently.
+FENCEDEP_REPORT_API report_handler set_report_handler(report_handler handler);
+
+// Returns how many splats (reports with is_splat) were made since start-up or the last reset().
+FENCEDEP_REPORT_API std::uint64_t splat_count() noexcept;
+
+}  // namespace fencedep

@@ -1,0 +1,45 @@
+// SPDX-License-Identifier: MIT
+// Options: FENCEDEP and FENCEDEP_OPTIONS, read once at start-up.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace fencedep::detail {
+
+enum class container_rules_mode { off, warn, error };
+enum class enable_signaling_mode { locked, unlocked };
+
+struct options {
+    bool enabled = false;                 // FENCEDEP=1
+    std::string log_path;                 // empty: stderr; "%p" already expanded to the pid
+    bool abort_on_splat = false;
+    int exitcode = 66;                    // 0 leaves the exit status alone
+    unsigned stack_depth = 32;            // frames kept per stack trace (1-256)
+    bool symbolize = true;
+    std::uint32_t max_classes = 8192;     // lock classes (class = key + subclass)
+    std::uint32_t max_edges = 32768;      // direct dependencies
+    std::uint32_t max_chains = 65536;     // cached lock chains
+    unsigned max_lock_depth = 48;         // locks held at once by one thread (1-1024)
+    container_rules_mode container_rules = container_rules_mode::warn;
+    enable_signaling_mode enable_signaling = enable_signaling_mode::locked;
+};
+
+struct parse_result {
+    options opts;
+    std::vector<std::string> warnings;  // one line each, without trailing newline
+    std::string error;                  // non-empty: a malformed value; the process must not go on
+};
+
+// Parses the two variables' values (null = unset). Pure: no I/O, no globals. `pid` expands %p.
+parse_result parse_options(const char* fencedep, const char* fencedep_options, int pid);
+
+// The options in force. Filled from the environment once, before main, by load_options().
+options& current_options();
+
+// Reads the environment, prints warnings to stderr, and on a malformed value prints the error
+// and exits the process with status 2. Called once by the engine's start-up constructor.
+void load_options();
+
+}  // namespace fencedep::detail
