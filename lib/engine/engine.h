@@ -4,6 +4,8 @@
 
 #include <string>
 
+#include "config/options.h"
+
 namespace fencedep::detail {
 
 // Reports a fence container rule violation (report_kind::fence_container_nesting), with the
@@ -12,6 +14,11 @@ namespace fencedep::detail {
 // fix to suggest. With container_rules=error the report counts as a splat, with warn it does not.
 // Safe to call with fence locks held; the report is emitted before this returns.
 void report_container_nesting(const std::string& what, const std::string& advice);
+
+// Replaces the options in force and resets the engine with the new table capacities, as if the
+// process had started with them. Same contract as fencedep::reset(). Tests use it to run with
+// tiny tables or another enable_signaling mode without a subprocess.
+void reconfigure(const options& opts);
 
 // Returns how many locks the calling thread holds according to the validator (0 when off).
 unsigned held_lock_count() noexcept;
