@@ -163,7 +163,7 @@ public:
 private:
     friend struct detail::engine_access;
     const char* name_;
-    lock_class_key* key_;          // null: resolved from site_ on first use
+    std::atomic<lock_class_key*> key_;  // null: resolved from site_ on first use
     std::source_location site_;
 };
 

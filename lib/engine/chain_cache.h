@@ -1,0 +1,85 @@
+// SPDX-License-Identifier: MIT
+// The chain cache: the set of lock sequences already validated, readable without any lock.
+#pragma once
+
+#include <atomic>
+#include <bit>
+#include <cstdint>
+#include <memory>
+#include <new>
+
+namespace fencedep::detail {
+
+// An insert-only open-addressed set of 64-bit chain keys. contains() is lock-free and is the
+// whole cost of an acquisition whose sequence of held classes was seen before; insert() and
+// clear() are called under the engine's lock (clear() also needs no concurrent reader).
+// Key 0 marks an empty slot, so a key that hashes to 0 is stored as 1.
+class chain_cache {
+public:
+    bool init(std::uint32_t capacity) {
+        const std::uint64_t slots = std::bit_ceil(std::uint64_t{capacity} * 2);
+        slots_.reset(new (std::nothrow) std::atomic<std::uint64_t>[slots]);
+        if (!slots_)
+            return false;
+        mask_ = slots - 1;
+        capacity_ = capacity;
+        clear();
+        return true;
+    }
+
+    void clear() {
+        for (std::uint64_t i = 0; i <= mask_; ++i)
+            slots_[i].store(0, std::memory_order_relaxed);
+        count_ = 0;
+    }
+
+    bool contains(std::uint64_t key) const noexcept {
+        key = key ? key : 1;
+        for (std::uint64_t slot = key & mask_;; slot = (slot + 1) & mask_) {
+            const std::uint64_t stored = slots_[slot].load(std::memory_order_acquire);
+            if (stored == key)
+                return true;
+            if (stored == 0)
+                return false;
+        }
+    }
+
+    // Returns false if the cache is full (the key is not stored).
+    bool insert(std::uint64_t key) {
+        key = key ? key : 1;
+        if (count_ == capacity_)
+            return false;
+        for (std::uint64_t slot = key & mask_;; slot = (slot + 1) & mask_) {
+            const std::uint64_t stored = slots_[slot].load(std::memory_order_relaxed);
+            if (stored == key)
+                return true;
+            if (stored == 0) {
+                slots_[slot].store(key, std::memory_order_release);
+                ++count_;
+                return true;
+            }
+        }
+    }
+
+    std::uint32_t capacity() const { return capacity_; }
+
+private:
+    std::unique_ptr<std::atomic<std::uint64_t>[]> slots_;
+    std::uint64_t mask_ = 0;
+    std::uint32_t capacity_ = 0;
+    std::uint32_t count_ = 0;
+};
+
+// The key of the chain `previous` followed by `class_id`. Chain keys are well mixed, so the
+// cache can index by their low bits.
+inline std::uint64_t chain_key_mix(std::uint64_t previous, std::uint32_t class_id) noexcept {
+    std::uint64_t x = previous ^ (std::uint64_t{class_id} * 0x9e3779b97f4a7c15ull);
+    x ^= x >> 30;
+    x *= 0xbf58476d1ce4e5b9ull;
+    x ^= x >> 27;
+    x *= 0x94d049bb133111ebull;
+    x ^= x >> 31;
+    return x;
+}
+
+}  // namespace fencedep::detail

@@ -1,0 +1,56 @@
+// SPDX-License-Identifier: MIT
+// Per-thread validator state: the held-lock stack, the running chain key and the context frames.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+
+#include <fencedep/lockdep.h>
+
+namespace fencedep::detail {
+
+inline constexpr std::uint64_t initial_chain_key = ~std::uint64_t{0};
+inline constexpr unsigned max_context_frames = 16;
+
+struct held_lock {
+    std::uint32_t class_id;
+    bool trylock;
+    const lock_map* instance;
+    const void* ip;
+    std::uint64_t prev_chain_key;  // the chain key below this entry, restored when it goes
+};
+
+struct thread_state {
+    std::uint64_t epoch = 0;       // the engine epoch this state's held stack belongs to
+    unsigned depth = 0;
+    unsigned capacity = 0;
+    std::unique_ptr<held_lock[]> held;
+    std::uint64_t chain_key = initial_chain_key;
+    // Acquisitions past `capacity`, not tracked; their releases are matched against this count.
+    unsigned untracked = 0;
+    bool depth_reported = false;
+    const context_frame* frames[max_context_frames] = {};
+    unsigned frame_depth = 0;  // may exceed max_context_frames; only the first ones are stored
+    int tid = 0;
+};
+
+// The re-entry guard: while it is raised, every fencedep hook on this thread returns at once, so
+// that locks taken by malloc, libunwind, libdw, fmt or a report handler are never validated.
+// It lives outside thread_state because it must work before the state exists.
+class reentry_guard {
+public:
+    reentry_guard() noexcept;
+    ~reentry_guard();
+    reentry_guard(const reentry_guard&) = delete;
+    reentry_guard& operator=(const reentry_guard&) = delete;
+    static bool raised() noexcept;
+};
+
+// The calling thread's state, created on first use (null if that fails or during teardown).
+// Requires the re-entry guard to be raised.
+thread_state* current_thread_state() noexcept;
+
+// Implemented by the engine: checks a thread's held locks when the thread exits.
+void on_thread_exit(thread_state& state) noexcept;
+
+}  // namespace fencedep::detail

@@ -1,0 +1,75 @@
+// SPDX-License-Identifier: MIT
+// What the engine hands to the report layer: a report's facts, before symbolization and text.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include <fencedep/lockdep.h>
+#include <fencedep/report.h>
+
+#include "stack/stack.h"
+
+namespace fencedep::detail {
+
+// A context frame copied out of a thread's context stack, so it outlives the fence operation.
+struct context_copy {
+    fence_op op;
+    std::string kind;
+    std::string driver;
+    std::string timeline;
+    std::uint64_t context;
+    std::uint64_t seqno;
+};
+// The innermost frames active when something happened, outermost first.
+using context_record = std::vector<context_copy>;
+
+// One lock as a report line prints it.
+struct lock_ref {
+    std::string name;              // class name with #version and /subclass suffixes
+    const void* instance = nullptr;
+    const void* ip = nullptr;      // acquire site ("at:"); null if unknown
+};
+
+// One "-> #N" entry of a circular dependency.
+struct chain_link {
+    std::string name;
+    stack_id stack = 0;
+    context_record context;
+};
+
+// Everything a rendering needs, gathered under the engine's lock; strings are copies, so the
+// report stays valid whatever the program does next.
+struct pending_report {
+    report_kind kind{};
+    bool is_splat = true;
+    std::string title;                  // the header; empty: "WARNING: " + report_title(kind)
+    std::string thread;                 // "<name>/<tid>"
+    lock_ref subject;                   // the lock being acquired, released or freed
+    lock_ref held;                      // the held lock it conflicts with (circular, recursive)
+    std::vector<chain_link> chain;      // circular: from #N (held) down to #0 (subject)
+    std::string parent;                 // circular: the class before `held` on the path
+    std::vector<lock_ref> held_locks;   // the thread's held-lock stack, bottom first
+    context_record context;             // the thread's innermost context frames now
+    stack_id stack = 0;                 // the current stack
+    std::vector<std::string> lines;     // kind-specific message lines
+};
+
+// Symbolizes, renders and delivers a report to the handler or the log; counts splats, and
+// aborts if abort_on_splat is set. Called outside the engine's lock, on the reporting thread,
+// with the re-entry guard raised.
+void deliver(pending_report&& pending);
+
+// Opens the log named by the options (or keeps stderr). Returns false with a message on stderr
+// if the file cannot be opened; reports then go to stderr.
+bool open_log();
+
+// How many splats went to the default sink; the exit handler turns a non-zero count into the
+// exitcode option.
+std::uint64_t printed_splat_count() noexcept;
+
+// Zeroes splat_count() (reset()).
+void reset_splat_count() noexcept;
+
+}  // namespace fencedep::detail

@@ -1,0 +1,340 @@
+// SPDX-License-Identifier: MIT
+// Renders a pending report as a fencedep::report with the kernel lockdep layout and wording.
+//
+// The text follows lockdep's reports line for line (header, "-> #N" chain in reverse order,
+// "Chain exists of:", the CPU0/CPU1 scenario, held locks, "stack backtrace:") so that people and
+// tools that read kernel splats read ours. Two things are added: file:line on every frame, and a
+// fence context line under each link that was recorded inside a fence operation.
+#include "report/render.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <iterator>
+#include <string_view>
+
+#include <fmt/format.h>
+
+#include <fencedep/version.h>
+
+#include "config/options.h"
+
+namespace fencedep::detail {
+
+namespace {
+
+const char* verb(fence_op op) {
+    switch (op) {
+    case fence_op::enable_signaling: return "enabling signaling on";
+    case fence_op::add_callback: return "adding a callback to";
+    case fence_op::signal: return "signalling";
+    case fence_op::signal_callback: return "running a signal callback of";
+    case fence_op::release: return "releasing";
+    case fence_op::wait: return "waiting on";
+    case fence_op::deferred_work: return "running deferred work of";
+    case fence_op::query: return "querying";
+    }
+    return "inside";
+}
+
+std::string describe(const context_copy& c) {
+    // The timeline names the fence best; containers have the kernel's "unbound" timeline, so
+    // they fall back to their driver name unless that only repeats the kind.
+    std::string_view name = c.timeline;
+    if (name.empty() || name == "unbound")
+        name = c.driver == c.kind ? std::string_view{} : std::string_view{c.driver};
+    std::string text = fmt::format("{} {}", verb(c.op), c.kind);
+    if (!name.empty())
+        text += fmt::format(" '{}'", name);
+    return text + fmt::format(" ctx {} seqno {}", c.context, c.seqno);
+}
+
+std::string context_line(const context_record& record) {
+    std::string line;
+    for (const auto& c : record) {
+        if (!line.empty())
+            line += ", ";
+        line += describe(c);
+    }
+    return line;
+}
+
+std::string frame_text(const frame& f) {
+    std::string text;
+    if (!f.function.empty()) {
+        text = fmt::format("{}+{:#x}", f.function, f.offset);
+        if (f.size)
+            text += fmt::format("/{:#x}", f.size);
+    } else {
+        text = fmt::format("{:#x}", f.address);
+        if (!f.module.empty())
+            text += fmt::format(" ({})", f.module);
+    }
+    if (!f.file.empty())
+        text += fmt::format(" {}:{}", f.file, f.line);
+    return text;
+}
+
+frame raw_frame(std::uintptr_t address) {
+    frame f;
+    f.address = address;
+    return f;
+}
+
+class renderer {
+public:
+    explicit renderer(const pending_report& p) : p_(p), symbolize_(current_options().symbolize) {}
+
+    report run();
+
+private:
+    std::vector<frame> frames(stack_id id) const {
+        if (symbolize_)
+            return symbolize_stack(id);
+        std::vector<frame> out;
+        for (std::uintptr_t a : stack_addresses(id))
+            out.push_back(raw_frame(a));
+        return out;
+    }
+    frame site(const void* ip) const {
+        const auto address = reinterpret_cast<std::uintptr_t>(ip);
+        return symbolize_ ? symbolize(address) : raw_frame(address);
+    }
+
+    void header(const std::string& title);
+    void lock_line(const lock_ref& lock);
+    void stack(const std::vector<frame>& trace, std::string_view indent);
+    void held_locks();
+    void backtrace();
+    void context(const context_record& record, std::string_view prefix, std::string_view indent);
+    template <class... Args>
+    void line(fmt::format_string<Args...> format, Args&&... args) {
+        fmt::format_to(std::back_inserter(text_), format, std::forward<Args>(args)...);
+        text_ += '\n';
+    }
+
+    void circular();
+    void recursive();
+    void bad_unlock();
+    void freed();
+    void thread_exit();
+    void message();
+
+    const pending_report& p_;
+    bool symbolize_;
+    report out_;
+    std::string text_;
+    std::vector<frame> current_;
+};
+
+void renderer::header(const std::string& title) {
+    const std::string rule(title.size(), '=');
+    text_ += '\n';
+    line("{}", rule);
+    line("{}", title);
+    line("fencedep {}, process {}, thread {}", FENCEDEP_VERSION, getpid(), p_.thread);
+    line("{}", std::string(title.size(), '-'));
+}
+
+void renderer::lock_line(const lock_ref& lock) {
+    std::string text = fmt::format("{} ({}){{....}}", fmt::ptr(lock.instance), lock.name);
+    if (lock.ip)
+        text += ", at: " + frame_text(site(lock.ip));
+    line("{}", text);
+}
+
+void renderer::stack(const std::vector<frame>& trace, std::string_view indent) {
+    for (const frame& f : trace)
+        line("{}{}", indent, frame_text(f));
+}
+
+void renderer::context(const context_record& record, std::string_view prefix, std::string_view indent) {
+    if (!record.empty())
+        line("{}{} {}", indent, prefix, context_line(record));
+}
+
+void renderer::held_locks() {
+    if (p_.held_locks.empty()) {
+        line("no locks held by {}.", p_.thread);
+        return;
+    }
+    line("{} lock{} held by {}:", p_.held_locks.size(), p_.held_locks.size() == 1 ? "" : "s", p_.thread);
+    for (std::size_t i = 0; i < p_.held_locks.size(); ++i) {
+        text_ += fmt::format(" #{}: ", i);
+        lock_line(p_.held_locks[i]);
+    }
+}
+
+void renderer::backtrace() {
+    line("");
+    line("stack backtrace:");
+    stack(current_, " ");
+}
+
+void renderer::circular() {
+    line("{} is trying to acquire lock:", p_.thread);
+    lock_line(p_.subject);
+    line("");
+    line("but task is already holding lock:");
+    lock_line(p_.held);
+    line("");
+    line("which lock already depends on the new lock.");
+    line("");
+    line("");
+    line("the existing dependency chain (in reverse order) is:");
+    const std::size_t n = p_.chain.size();
+    for (std::size_t i = 0; i < n; ++i) {
+        const chain_link& link = p_.chain[i];
+        const std::size_t number = n - 1 - i;
+        line("");
+        line("-> #{} ({}){{....}}:", number, link.name);
+        auto trace = number == 0 ? current_ : frames(link.stack);
+        stack(trace, "      ");
+        context(link.context, number == 0 ? "taken while" : "recorded while", "      ");
+        out_.classes.push_back(link.name);
+        out_.stacks.push_back(std::move(trace));
+        out_.contexts.push_back(context_line(link.context));
+    }
+    line("");
+    line("other info that might help us debug this:");
+    line("");
+    const std::string& next = p_.subject.name;
+    const std::string& prev = p_.held.name;
+    if (p_.parent != next) {
+        line("Chain exists of:");
+        line("  {} --> {} --> {}", next, p_.parent, prev);
+        line("");
+    }
+    line(" Possible unsafe locking scenario:");
+    line("");
+    line("       CPU0                    CPU1");
+    line("       ----                    ----");
+    line("  lock({});", prev);
+    line("                               lock({});", p_.parent);
+    line("                               lock({});", prev);
+    line("  lock({});", next);
+    line("");
+    line(" *** DEADLOCK ***");
+    line("");
+    held_locks();
+    backtrace();
+}
+
+void renderer::recursive() {
+    line("{} is trying to acquire lock:", p_.thread);
+    lock_line(p_.subject);
+    line("");
+    line("but task is already holding lock:");
+    lock_line(p_.held);
+    context(p_.context, "while", "");
+    line("");
+    line("other info that might help us debug this:");
+    line(" Possible unsafe locking scenario:");
+    line("");
+    line("       CPU0");
+    line("       ----");
+    line("  lock({});", p_.held.name);
+    line("  lock({});", p_.subject.name);
+    line("");
+    line(" *** DEADLOCK ***");
+    line("");
+    line(" May be due to missing lock nesting notation");
+    line("");
+    held_locks();
+    backtrace();
+    out_.classes = {p_.held.name, p_.subject.name};
+}
+
+void renderer::bad_unlock() {
+    line("{} is trying to release lock ({}) at:", p_.thread, p_.subject.name);
+    line("{}", frame_text(site(p_.subject.ip)));
+    line("but there are no more locks to release!");
+    line("");
+    line("other info that might help us debug this:");
+    held_locks();
+    backtrace();
+    out_.classes = {p_.subject.name};
+}
+
+void renderer::freed() {
+    for (const auto& l : p_.lines)
+        line("{}", l);
+    lock_line(p_.subject);
+    held_locks();
+    backtrace();
+    out_.classes = {p_.subject.name};
+}
+
+void renderer::thread_exit() {
+    held_locks();
+    backtrace();
+    // The exit stack says little; each held lock's acquire site says where it was left held.
+    for (const auto& held : p_.held_locks) {
+        out_.classes.push_back(held.name);
+        out_.stacks.push_back({site(held.ip)});
+    }
+}
+
+void renderer::message() {
+    for (const auto& l : p_.lines)
+        line("{}", l);
+    context(p_.context, "while", "");
+    if (!p_.subject.name.empty()) {
+        line("");
+        lock_line(p_.subject);
+        out_.classes = {p_.subject.name};
+    }
+    line("");
+    held_locks();
+    backtrace();
+}
+
+report renderer::run() {
+    out_.kind = p_.kind;
+    out_.is_splat = p_.is_splat;
+    out_.thread = p_.thread;
+    out_.title = p_.title.empty() ? fmt::format("WARNING: {}", report_title(p_.kind)) : p_.title;
+    if (p_.stack)
+        current_ = frames(p_.stack);
+    header(out_.title);
+    switch (p_.kind) {
+    case report_kind::circular_dependency: circular(); break;
+    case report_kind::recursive_locking: recursive(); break;
+    case report_kind::bad_unlock_balance: bad_unlock(); break;
+    case report_kind::held_lock_freed: freed(); break;
+    case report_kind::lock_held_at_thread_exit: thread_exit(); break;
+    case report_kind::table_exhausted:
+    case report_kind::lock_depth_exceeded:
+    case report_kind::invalid_subclass:
+    case report_kind::fence_container_nesting: message(); break;
+    }
+    if (out_.stacks.empty())
+        out_.stacks.push_back(current_);
+    if (out_.contexts.empty() && !p_.context.empty())
+        out_.contexts.push_back(context_line(p_.context));
+    out_.text = std::move(text_);
+    return std::move(out_);
+}
+
+}  // namespace
+
+report render(const pending_report& pending) {
+    return renderer(pending).run();
+}
+
+}  // namespace fencedep::detail
+
+const char* fencedep::report_title(report_kind kind) noexcept {
+    switch (kind) {
+    case report_kind::circular_dependency: return "possible circular locking dependency detected";
+    case report_kind::recursive_locking: return "possible recursive locking detected";
+    case report_kind::bad_unlock_balance: return "bad unlock balance detected!";
+    case report_kind::held_lock_freed: return "held lock freed!";
+    case report_kind::lock_held_at_thread_exit: return "thread exited with locks held!";
+    case report_kind::table_exhausted: return "validator table full";
+    case report_kind::lock_depth_exceeded: return "too many locks held at once";
+    case report_kind::invalid_subclass: return "invalid lock subclass";
+    case report_kind::fence_container_nesting: return "fence container nested in a container";
+    }
+    return "unknown report";
+}
