@@ -47,6 +47,8 @@ struct engine_access {
     }
     static const std::source_location& site(const lock_map& map) { return map.site_; }
     static const char* name(const lock_map& map) { return map.name_; }
+    // A lock_map built with an explicit key records no construction site (line 0).
+    static bool keyed_by_site(const lock_map& map) { return map.site_.line() != 0; }
 };
 
 namespace {
@@ -114,11 +116,18 @@ std::uint64_t hash_words(std::initializer_list<std::uint64_t> words) {
     return h;
 }
 
-// Reports that fire before or without a class (bad unlock of a never-taken lock) name the lock
-// by what it was constructed with.
+// A lock is named by the name it was given; failing that, like the kernel, by its key's symbol
+// (e.g. "ring_lock_key"), or for construction-site classes by the site ("abba.cpp:12").
 std::string instance_name(const lock_map& map) {
     if (const char* name = engine_access::name(map))
         return name;
+    if (const lock_class_key* key = engine_access::key(map); key && !engine_access::keyed_by_site(map)) {
+        // symbolize() takes return addresses and looks up the byte before; a key is data.
+        const frame symbol = symbolize(reinterpret_cast<std::uintptr_t>(key) + 1);
+        if (!symbol.function.empty())
+            return symbol.function;
+        return fmt::format("key@{}", fmt::ptr(key));
+    }
     const auto& site = engine_access::site(map);
     return fmt::format("{}:{}", basename(site.file_name()), site.line());
 }
@@ -188,7 +197,7 @@ public:
     event(engine_state& e, thread_state& ts, report_queue& reports) : e_(e), ts_(ts), reports_(reports) {}
 
     std::uint32_t register_class(lock_map& map, lock_class_key* key, unsigned subclass);
-    void validate(std::uint32_t class_id, const void* ip, std::uint64_t chain_key);
+    void validate(std::uint32_t class_id, const lock_map* instance, const void* ip, std::uint64_t chain_key);
     void report_table_full(const char* table, std::uint32_t capacity, const char* option);
     void snapshot_held(pending_report& r) const;
     lock_ref ref(const held_lock& h) const { return {e_.classes[h.class_id].name, h.instance, h.ip}; }
@@ -199,7 +208,7 @@ public:
     context_record current_context() const;
 
 private:
-    bool add_dependency(const held_lock& prev, std::uint32_t next, const void* ip);
+    bool add_dependency(const held_lock& prev, std::uint32_t next, const lock_map* instance, const void* ip);
 
     engine_state& e_;
     thread_state& ts_;
@@ -282,7 +291,7 @@ std::uint32_t event::register_class(lock_map& map, lock_class_key* key, unsigned
     return id;
 }
 
-bool event::add_dependency(const held_lock& prev, std::uint32_t next, const void* ip) {
+bool event::add_dependency(const held_lock& prev, std::uint32_t next, const lock_map* instance, const void* ip) {
     graph& g = e_.dependencies;
     if (g.find_edge(prev.class_id, next) != graph::none)
         return true;
@@ -300,7 +309,7 @@ bool event::add_dependency(const held_lock& prev, std::uint32_t next, const void
         if (!first_report({0xc1c1e, identity}))
             return false;
         auto& r = reports_.add(report_kind::circular_dependency, ts_);
-        r.subject = {e_.classes[next].name, nullptr, ip};
+        r.subject = {e_.classes[next].name, instance, ip};
         r.held = ref(prev);
         // path: next = c0 -> c1 -> ... -> ck = prev. Printed from #k (prev) down to #0 (next);
         // link i shows the stack of the edge that reached c_i.
@@ -332,7 +341,7 @@ bool event::add_dependency(const held_lock& prev, std::uint32_t next, const void
     return true;
 }
 
-void event::validate(std::uint32_t class_id, const void* ip, std::uint64_t chain_key) {
+void event::validate(std::uint32_t class_id, const lock_map* instance, const void* ip, std::uint64_t chain_key) {
     if (e_.chains.contains(chain_key))
         return;  // another thread validated this chain while we waited for the lock
     for (unsigned i = 0; i < ts_.depth; ++i) {
@@ -341,7 +350,7 @@ void event::validate(std::uint32_t class_id, const void* ip, std::uint64_t chain
             continue;
         if (first_report({0x5ec, class_id})) {
             auto& r = reports_.add(report_kind::recursive_locking, ts_);
-            r.subject = {e_.classes[class_id].name, nullptr, ip};
+            r.subject = {e_.classes[class_id].name, instance, ip};
             r.held = ref(h);
             r.stack = current_stack();
             snapshot_held(r);
@@ -353,7 +362,7 @@ void event::validate(std::uint32_t class_id, const void* ip, std::uint64_t chain
     // recorded no edge into itself, so the locks below it are not yet known to precede `next`.
     for (unsigned i = ts_.depth; i > 0; --i) {
         const held_lock& h = ts_.held[i - 1];
-        if (!add_dependency(h, class_id, ip))
+        if (!add_dependency(h, class_id, instance, ip))
             break;
         if (!h.trylock)
             break;
@@ -460,7 +469,7 @@ void acquire_event(lock_map& map, unsigned subclass, bool trylock, const void* i
         if (!lock.owns_lock())
             lock.lock();
         if (!e.stepped_aside)
-            event(e, *ts, reports).validate(class_id, ip, chain_key);
+            event(e, *ts, reports).validate(class_id, &map, ip, chain_key);
     }
     ts->held[ts->depth++] = held_lock{class_id, trylock, &map, ip, ts->chain_key};
     ts->chain_key = chain_key;
@@ -486,7 +495,7 @@ void remove_held(engine_state& e, thread_state& ts, unsigned index, report_queue
         if (!h.trylock && !e.chains.contains(chain_key)) {
             std::lock_guard<std::mutex> lock(e.mutex);
             if (!e.stepped_aside)
-                event(e, ts, reports).validate(h.class_id, h.ip, chain_key);
+                event(e, ts, reports).validate(h.class_id, h.instance, h.ip, chain_key);
         }
         h.prev_chain_key = ts.chain_key;
         ts.held[ts.depth++] = h;
@@ -688,8 +697,7 @@ context_scope::~context_scope() {
 lock_map::lock_map(const char* name, std::source_location site) noexcept
     : name_(name), key_(nullptr), site_(site) {}
 
-lock_map::lock_map(const char* name, lock_class_key& key) noexcept
-    : name_(name), key_(&key), site_(std::source_location::current()) {}
+lock_map::lock_map(const char* name, lock_class_key& key) noexcept : name_(name), key_(&key), site_() {}
 
 lock_map::~lock_map() {
     if (enabled())
