@@ -109,8 +109,10 @@ private:
 // Every instrumented primitive, fencedep's own locks, the fence layer, a future pthread shim and
 // users' own primitives, reports to the validator through a lock_map. A lock_map has a name (for
 // display) and a class: either an explicit lock_class_key, or the source location where the
-// lock_map was constructed (all lock_maps built at one line share a class, as with the kernel's
-// per-init-site keys). A lock_map may model something that is not a lock at all, such as a wait
+// lock_map was constructed together with its name (all lock_maps built at one line with one name
+// share a class, as with the kernel's per-init-site keys). The name counts because C++ gives
+// every lock built by a default member initializer the site of the enclosing constructor: name
+// such members (`fencedep::mutex a{"dev.a"}; fencedep::mutex b{"dev.b"};`) or give them keys. A lock_map may model something that is not a lock at all, such as a wait
 // or a "this work item runs" section, so that waits become dependencies.
 //
 // Checks, on each call, when fencedep is on:

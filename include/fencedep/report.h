@@ -52,7 +52,8 @@ struct frame {
 // the current stack (and, where a second site matters, the earlier one after it).
 struct report {
     report_kind kind{};
-    std::string title;                         // the header line, e.g. report_title(kind)
+    std::string title;                         // the header line exactly as printed, e.g.
+                                               // "WARNING: " + report_title(kind)
     std::vector<std::string> classes;          // class names, as printed
     std::vector<std::vector<frame>> stacks;    // symbolized, fencedep's own frames trimmed
     std::vector<std::string> contexts;         // fence context lines, parallel to `classes`

@@ -134,7 +134,11 @@ std::string instance_name(const lock_map& map) {
 
 lock_class_key* site_key(engine_state& e, const lock_map& map) {
     const auto& site = engine_access::site(map);
-    auto& slot = e.sites[fmt::format("{}:{}:{}", site.file_name(), site.line(), site.column())];
+    // The name is part of the identity: C++ evaluates the site of a lock built by a default
+    // member initializer at the enclosing constructor, so `mutex a{"a"}; mutex b{"b"};` in one
+    // struct share a site, yet are two locks in the kernel's sense (two init calls).
+    const char* name = engine_access::name(map);
+    auto& slot = e.sites[fmt::format("{}:{}:{}:{}", site.file_name(), site.line(), site.column(), name ? name : "")];
     if (!slot)
         slot = std::make_unique<lock_class_key>();
     return slot.get();
