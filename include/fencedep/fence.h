@@ -6,7 +6,6 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
-#include <initializer_list>
 #include <optional>
 #include <span>
 #include <type_traits>
@@ -19,6 +18,16 @@ namespace fencedep {
 
 class fence;
 class fence_callback;
+
+namespace detail {
+// A deferred work item (the kernel's irq_work), embedded in the fence that queues it; see
+// "Deferred work" at fence. `run` is called once per queueing, with no fence lock held.
+struct deferred_work {
+    deferred_work* next = nullptr;
+    void (*run)(deferred_work& work) noexcept = nullptr;
+    fence* owner = nullptr;
+};
+}  // namespace detail
 
 // The clock of signal timestamps: monotonic, as the kernel's ktime.
 using fence_clock = std::chrono::steady_clock;
@@ -151,16 +160,18 @@ enum class fence_kind : std::uint8_t { leaf, array, chain };
 // A driver derives from fence and overrides the ops (virtual functions below); the fence
 // family (fence_array, fence_chain) is built the same way.
 //
-// State machine (flags only ever get set; signaled is a one-way latch):
+// State machine (flags are only ever set; "signaled" is a one-way latch):
 //
-//   state                 | reached by                            | add_callback | callbacks
-//   ----------------------+---------------------------------------+--------------+-----------------
-//   unsignaled            | construction                          | 0, queued    | wait
-//   unsignaled, enabled   | first add_callback, enable_sw_signaling, | 0, queued | wait
-//                         | wait; enable_signaling() ran once     |              |
-//   signaled              | signal*, an enable_signaling() or      | -ENOENT, not | ran once, in
-//                         | signaled() op reporting done,          | queued, never| order added,
-//                         | release with callbacks pending         | called       | under the lock
+//   state       | entered by                                  | add_callback() | callbacks
+//   ------------+---------------------------------------------+----------------+----------------
+//   unsignaled  | construction                                | 0, queued      | pending
+//   enabled     | the first add_callback(), enable_sw_        | 0, queued      | pending
+//               | signaling() or wait: the enable_signaling() |                |
+//               | op ran (once) and armed the driver          |                |
+//   signaled    | signal*(); enable_signaling() returning     | -ENOENT, never | each ran once,
+//               | false; signaled() returning true in         | called         | in the order
+//               | is_signaled*() or get_status*(); release    |                | added, under
+//               | with callbacks pending                      |                | the fence lock
 //
 // set_error() may only be used before the fence signals; get_status() is 0 while unsignaled,
 // then 1, or the error.
@@ -175,13 +186,15 @@ enum class fence_kind : std::uint8_t { leaf, array, chain };
 // calls it with no fence lock held. Nothing else changes between the modes.
 //
 // Deferred work (the kernel's irq_work): containers never signal from inside a child's callback,
-// where the child's lock is held; they queue deferred work instead. The queue is per thread, and
-// is drained on the thread that queued it when its outermost fence operation returns (every
-// call below that is not `_locked` is such an operation), when a fence_lock_guard it holds is
-// released, by flush_deferred(), or at thread exit. Each item runs under a deferred_work context
-// frame with no fence lock held, and items queued while draining are run by the same loop, so a
-// long chain of containers signals iteratively, without recursion and without timing luck.
-// If you hold locks of your own across a fence operation, deferred work may run under them.
+// where the child's lock is held; they queue deferred work instead. The queue is per thread. It
+// is drained on the thread that queued it when that thread's outermost fence operation returns
+// (every call below that takes the fence's lock, except the `_locked` ones, is one), when a
+// fence_lock_guard it holds is released, by flush_deferred(), before a wait sleeps, and at
+// thread exit. Each item runs under a deferred_work context frame with no fence lock held, and
+// items queued while draining are run by the same loop, so a long chain of containers signals
+// iteratively, without recursion, and deterministically: when signal() returns, every container
+// it completed has signaled. If you hold locks of your own across a fence operation, deferred
+// work may run under them.
 //
 // Release: the final put() runs release() with no lock held. A release that drops further
 // references (containers do) does not recurse: fences reaching zero while a release is running
@@ -192,6 +205,9 @@ enum class fence_kind : std::uint8_t { leaf, array, chain };
 // layer itself reports only container rule violations (fence_array.h, fence_chain.h). Misuse the
 // kernel only warns about is documented per call and not reported. Callers must hold a reference
 // to a fence across every call on it (as in the kernel); otherwise the behaviour is undefined.
+//
+// Thread safety: every call may be made from any thread, concurrently with any other call on
+// the same fence, except where a call says "Requires: the fence's lock is held".
 //
 // Example:
 //   struct ring_fence : fencedep::fence {
@@ -223,25 +239,12 @@ public:
     fence(const fence&) = delete;
     fence& operator=(const fence&) = delete;
 
-    // --- ops: what a driver overrides -------------------------------------------------------
+    // --- names: what every driver overrides ---------------------------------------------------
 
-    // Names for context lines and diagnostics. The strings must outlive the fence.
+    // Names for context lines and diagnostics. The strings must stay valid until release()
+    // has returned.
     virtual const char* driver_name() const noexcept = 0;
     virtual const char* timeline_name() const noexcept = 0;
-    // Arms the driver to signal the fence later; called at most once, by the first
-    // add_callback(), enable_sw_signaling() or wait, never after the fence signaled. Returns
-    // true when armed; false means "already done", and the core then signals the fence (with
-    // the error, if the op set one). Called with the fence's lock held in enable_signaling=locked
-    // mode and without it in unlocked mode. The default arms nothing and returns true: the
-    // creator signals the fence.
-    virtual bool enable_signaling() noexcept { return true; }
-    // A peek: true if the work is done, even though nobody signaled the fence yet. Once true,
-    // it must stay true. Called by is_signaled() without the lock and by is_signaled_locked()
-    // and get_status() with it. The default says false.
-    virtual bool signaled() noexcept { return false; }
-    // Frees the fence once its last reference is gone; called with no lock held. The default
-    // deletes it (fences made with make_fence()).
-    virtual void release() noexcept { delete this; }
 
     // --- identity ---------------------------------------------------------------------------
 
@@ -310,6 +313,8 @@ public:
     int get_status() noexcept;
     // As get_status(). Requires: the fence's lock is held by the calling thread.
     int get_status_locked() noexcept;
+    // The error the fence signaled or will signal with; 0 if none (yet).
+    int error() const noexcept;
     // Whether the signaled flag is set: no op is called, no lock taken.
     bool test_signaled_flag() const noexcept;
     // Returns true if the fence is signaled. If not yet, asks the signaled() op (context frame
@@ -333,24 +338,48 @@ public:
     // never waits for work queued on itself. Context frame: wait. Requires: no fence lock held.
     void wait() noexcept;
     // As wait(), for at most `timeout`. Returns true if the fence is signaled (a zero timeout
-    // only polls), false on timeout. A negative timeout counts as zero.
+    // only polls), false on timeout. A negative timeout counts as zero, and
+    // std::chrono::nanoseconds::max() waits forever.
     bool wait_timeout(std::chrono::nanoseconds timeout) noexcept;
     // Waits until any of `fences` signals, for at most `timeout`. Returns the index of the first
-    // signaled fence in `fences`, or nothing on timeout. Takes each fence's lock in turn, never
+    // signaled fence in `fences`, or nothing on timeout (the timeout as for wait_timeout(); zero
+    // polls with is_signaled()). Takes each fence's lock in turn, never
     // two at once (context frame wait around each), to add a wake-up callback. Allocates one
     // callback per fence (the kernel does too); throws std::bad_alloc if that fails.
     static std::optional<std::size_t> wait_any(std::span<fence* const> fences,
                                                std::chrono::nanoseconds timeout);
 
 protected:
-    fence(fence_kind kind, fence_lock_class lock_class, std::uint64_t context,
-          std::uint64_t seqno, seqno_width width) noexcept;
-    // For fence_array: its error slot starts at pending_error and is decided by compare-and-swap.
-    std::atomic<int>& error_slot() noexcept { return error_; }
+    // --- ops: what a driver may override (called by the core only) ------------------------
+
+    // Arms the driver to signal the fence later; called at most once, by the first
+    // add_callback(), enable_sw_signaling() or wait, never after the fence signaled. Returns
+    // true when armed; false means "already done", and the core then signals the fence (with
+    // the error, if the op set one). Called with the fence's lock held in enable_signaling=locked
+    // mode and without it in unlocked mode. The default arms nothing and returns true: the
+    // creator signals the fence.
+    virtual bool enable_signaling() noexcept { return true; }
+    // A peek: true if the work is done, even though nobody signaled the fence yet. Once true,
+    // it must stay true. Called by is_signaled() without the lock and by is_signaled_locked()
+    // and get_status() with it. The default says false.
+    virtual bool signaled() noexcept { return false; }
+    // Frees the fence once its last reference is gone; called with no lock held. The default
+    // deletes it (fences made with make_fence()).
+    virtual void release() noexcept { delete this; }
+
+    // Whether signaling has been enabled (the enable_signaling() op was or is being called).
+    bool signaling_enabled() const noexcept;
 
 private:
     friend class fence_lock_guard;
-    friend struct fence_internals;
+    friend class fence_array;
+    friend class fence_chain;
+
+    // For the containers: their own lock of their kind's class.
+    fence(fence_kind kind, fence_lock_class lock_class, std::uint64_t context,
+          std::uint64_t seqno, seqno_width width) noexcept;
+    // For fence_array: its error starts at pending_error and is decided by compare-and-swap.
+    std::atomic<int>& error_slot() noexcept { return error_; }
 
     enum flag : std::uint32_t {
         flag_signaled = 1u << 0,
@@ -359,7 +388,10 @@ private:
         flag_seqno64 = 1u << 3,
     };
 
-    // Runs the enable step; returns false if the fence is (now) signaled.
+    // The enable step: calls the enable_signaling() op the first time, signals the fence if it
+    // says "done", and returns false if the fence is (now) signaled. `_locked` runs with the
+    // fence's lock held (locked mode), `_unlocked` without (unlocked mode). `push_frame` is false
+    // when the caller (enable_sw_signaling) has pushed the enable_signaling frame already.
     bool enable_locked(bool push_frame) noexcept;
     bool enable_unlocked(bool push_frame) noexcept;
     bool signal_timestamp_locked(fence_clock::time_point timestamp) noexcept;

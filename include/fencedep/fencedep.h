@@ -2,6 +2,10 @@
 // Umbrella header: everything fencedep offers to a test binary.
 #pragma once
 
+#include <fencedep/fence.h>
+#include <fencedep/fence_array.h>
+#include <fencedep/fence_chain.h>
+#include <fencedep/fence_unwrap.h>
 #include <fencedep/lockdep.h>
 #include <fencedep/mutex.h>
 #include <fencedep/report.h>

@@ -1,0 +1,116 @@
+// SPDX-License-Identifier: MIT
+// Cost of fence operations with fencedep off and on: callbacks, a 4096-point chain, a 64-wide array.
+#include <benchmark/benchmark.h>
+
+#include <memory>
+#include <vector>
+
+#include <fencedep/fencedep.h>
+
+namespace {
+
+// Each benchmark takes Arg(0) for fencedep off and Arg(1) for on, so one run gives both and the
+// ratio of the two lines is the price of validation.
+void set_validation(benchmark::State& state) {
+    const bool on = state.range(0) != 0;
+    if (on)
+        fencedep::reset();
+    fencedep::enable(on);
+    state.SetLabel(on ? "fencedep on" : "fencedep off");
+}
+
+void check_no_splat(benchmark::State& state) {
+    fencedep::enable(false);
+    if (fencedep::splat_count() != 0)
+        state.SkipWithError("fencedep reported a splat");
+}
+
+struct bench_fence final : fencedep::fence {
+    using fence::fence;
+    const char* driver_name() const noexcept override { return "bench"; }
+    const char* timeline_name() const noexcept override { return "bench"; }
+};
+
+void count_callback(fencedep::fence&, fencedep::fence_callback&) noexcept {}
+
+// A fence on the stack (no allocation), `n` callbacks added, then signaled: the driver's
+// completion path with n waiters.
+template <int N>
+void signal_with_callbacks(benchmark::State& state) {
+    set_validation(state);
+    fencedep::spinlock ring_lock{"bench ring->lock"};
+    const std::uint64_t context = fencedep::fence::allocate_contexts(1);
+    fencedep::fence_callback callbacks[N];
+    std::uint64_t seqno = 0;
+    for (auto _ : state) {
+        bench_fence f(ring_lock, context, ++seqno);
+        for (auto& cb : callbacks)
+            f.add_callback(cb, count_callback);
+        f.signal();
+    }
+    check_no_splat(state);
+}
+BENCHMARK(signal_with_callbacks<1>)->Arg(0)->Arg(1);
+BENCHMARK(signal_with_callbacks<16>)->Arg(0)->Arg(1);
+
+// A 4096-point timeline with every point enabled as it is created (as drm_syncobj and the
+// kernel's chain selftests do), then every fence signaled in order: one callback hop per point.
+void chain_4096_enable_and_signal(benchmark::State& state) {
+    constexpr int points = 4096;
+    set_validation(state);
+    fencedep::spinlock ring_lock{"bench ring->lock"};
+    const std::uint64_t context = fencedep::fence::allocate_contexts(1);
+    std::vector<fencedep::fence_ref<>> fences(points);
+    std::vector<fencedep::fence_ref<fencedep::fence_chain>> nodes(points);
+    for (auto _ : state) {
+        state.PauseTiming();
+        for (int i = 0; i < points; ++i)
+            fences[i] = fencedep::make_fence<bench_fence>(ring_lock, context, i + 1);
+        state.ResumeTiming();
+        fencedep::fence_ref<> prev;
+        for (int i = 0; i < points; ++i) {
+            nodes[i] = fencedep::fence_chain::create(prev, fences[i], i + 1);
+            nodes[i]->enable_sw_signaling();
+            prev = nodes[i];
+        }
+        for (auto& f : fences)
+            f->signal();
+        benchmark::DoNotOptimize(nodes.back()->test_signaled_flag());
+        state.PauseTiming();
+        nodes.assign(points, nullptr);
+        prev.reset();
+        fences.assign(points, nullptr);
+        state.ResumeTiming();
+    }
+    check_no_splat(state);
+}
+BENCHMARK(chain_4096_enable_and_signal)->Arg(0)->Arg(1)->Unit(benchmark::kMicrosecond);
+
+// Create an array over 64 fresh fences, enable it, signal the fences, drop everything.
+void array_64_create_signal_release(benchmark::State& state) {
+    constexpr int width = 64;
+    set_validation(state);
+    fencedep::spinlock ring_lock{"bench ring->lock"};
+    const std::uint64_t context = fencedep::fence::allocate_contexts(1);
+    std::vector<fencedep::fence*> leaves(width);
+    for (auto _ : state) {
+        std::vector<fencedep::fence_ref<>> children;
+        children.reserve(width);
+        for (int i = 0; i < width; ++i) {
+            children.push_back(fencedep::make_fence<bench_fence>(ring_lock, context, i + 1));
+            leaves[i] = children.back().get();
+        }
+        auto array = fencedep::fence_array::create(std::move(children),
+                                                   fencedep::fence::allocate_contexts(1), 1);
+        array->enable_sw_signaling();
+        for (fencedep::fence* leaf : leaves)
+            leaf->signal();
+        benchmark::DoNotOptimize(array->test_signaled_flag());
+    }
+    check_no_splat(state);
+}
+BENCHMARK(array_64_create_signal_release)->Arg(0)->Arg(1)->Unit(benchmark::kMicrosecond);
+
+}  // namespace
+
+BENCHMARK_MAIN();

@@ -1,0 +1,263 @@
+// SPDX-License-Identifier: MIT
+// Parsing and loading of FENCEDEP and FENCEDEP_OPTIONS.
+#include "config/options.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdlib>
+#include <optional>
+#include <string_view>
+#include <type_traits>
+
+namespace fencedep::detail {
+
+namespace {
+
+// A key's parser stores the value into the options and returns an empty string, or, when the value
+// is malformed, returns what the key accepts (the tail of the error line).
+using setter = std::string (*)(options& opts, std::string_view value, int pid);
+
+struct key_spec {
+    std::string_view name;
+    setter set;
+};
+
+// Every limit is far below 2^60, so checking against `max` after each digit also keeps a long run
+// of digits from wrapping around.
+std::optional<std::uint64_t> parse_decimal(std::string_view text, std::uint64_t max) {
+    if (text.empty())
+        return std::nullopt;
+    std::uint64_t value = 0;
+    for (char c : text) {
+        if (c < '0' || c > '9')
+            return std::nullopt;
+        value = value * 10 + static_cast<std::uint64_t>(c - '0');
+        if (value > max)
+            return std::nullopt;
+    }
+    return value;
+}
+
+std::optional<bool> parse_bool(std::string_view text) {
+    if (text == "1" || text == "true")
+        return true;
+    if (text == "0" || text == "false")
+        return false;
+    return std::nullopt;
+}
+
+template <auto Member, std::uint64_t Min, std::uint64_t Max>
+std::string set_number(options& opts, std::string_view value, int) {
+    const auto parsed = parse_decimal(value, Max);
+    if (!parsed || *parsed < Min)
+        return "expected an integer from " + std::to_string(Min) + " to " + std::to_string(Max);
+    using field = std::remove_reference_t<decltype(opts.*Member)>;
+    opts.*Member = static_cast<field>(*parsed);
+    return {};
+}
+
+template <auto Member>
+std::string set_bool(options& opts, std::string_view value, int) {
+    const auto parsed = parse_bool(value);
+    if (!parsed)
+        return "expected 0, 1, true or false";
+    opts.*Member = *parsed;
+    return {};
+}
+
+std::string set_log_path(options& opts, std::string_view value, int pid) {
+    if (value.empty())
+        return "expected a non-empty file path (%p expands to the pid)";
+    const std::string pid_text = std::to_string(pid);
+    std::string path;
+    for (std::size_t i = 0; i < value.size(); ++i) {
+        if (value[i] == '%' && i + 1 < value.size() && value[i + 1] == 'p') {
+            path += pid_text;
+            ++i;
+        } else {
+            path += value[i];
+        }
+    }
+    opts.log_path = std::move(path);
+    return {};
+}
+
+std::string set_container_rules(options& opts, std::string_view value, int) {
+    if (value == "off")
+        opts.container_rules = container_rules_mode::off;
+    else if (value == "warn")
+        opts.container_rules = container_rules_mode::warn;
+    else if (value == "error")
+        opts.container_rules = container_rules_mode::error;
+    else
+        return "expected off, warn or error";
+    return {};
+}
+
+std::string set_enable_signaling(options& opts, std::string_view value, int) {
+    if (value == "locked")
+        opts.enable_signaling = enable_signaling_mode::locked;
+    else if (value == "unlocked")
+        opts.enable_signaling = enable_signaling_mode::unlocked;
+    else
+        return "expected locked or unlocked";
+    return {};
+}
+
+// In the order the warning for an unknown key lists them.
+constexpr key_spec keys[] = {
+    {"log_path", set_log_path},
+    {"abort_on_splat", set_bool<&options::abort_on_splat>},
+    {"exitcode", set_number<&options::exitcode, 0, 255>},
+    {"stack_depth", set_number<&options::stack_depth, 1, 256>},
+    {"symbolize", set_bool<&options::symbolize>},
+    {"max_classes", set_number<&options::max_classes, 1, 4194304>},
+    {"max_edges", set_number<&options::max_edges, 1, 16777216>},
+    {"max_chains", set_number<&options::max_chains, 1, 16777216>},
+    {"max_lock_depth", set_number<&options::max_lock_depth, 1, 1024>},
+    {"container_rules", set_container_rules},
+    {"enable_signaling", set_enable_signaling},
+};
+
+std::size_t edit_distance(std::string_view a, std::string_view b) {
+    // Levenshtein distance, one row at a time.
+    std::vector<std::size_t> row(b.size() + 1);
+    for (std::size_t j = 0; j <= b.size(); ++j)
+        row[j] = j;
+    for (std::size_t i = 1; i <= a.size(); ++i) {
+        std::size_t diagonal = row[0];
+        row[0] = i;
+        for (std::size_t j = 1; j <= b.size(); ++j) {
+            const std::size_t above = row[j];
+            row[j] = std::min({above + 1, row[j - 1] + 1, diagonal + (a[i - 1] != b[j - 1])});
+            diagonal = above;
+        }
+    }
+    return row[b.size()];
+}
+
+std::string unknown_key_warning(std::string_view key) {
+    std::string line = "fencedep: warning: unknown option '";
+    line += key;
+    line += "' in FENCEDEP_OPTIONS; known options: ";
+    const key_spec* closest = nullptr;
+    std::size_t closest_distance = 3;  // suggest only keys within two edits
+    for (const key_spec& spec : keys) {
+        if (&spec != keys)
+            line += ", ";
+        line += spec.name;
+        const std::size_t distance = edit_distance(key, spec.name);
+        if (distance < closest_distance) {
+            closest = &spec;
+            closest_distance = distance;
+        }
+    }
+    if (closest) {
+        line += " (did you mean '";
+        line += closest->name;
+        line += "'?)";
+    }
+    return line;
+}
+
+std::string options_error(std::string_view what) {
+    std::string line = "fencedep: error: FENCEDEP_OPTIONS: ";
+    line += what;
+    return line;
+}
+
+void parse_segment(std::string_view segment, int pid, parse_result& result) {
+    const std::size_t equals = segment.find('=');
+    if (equals == std::string_view::npos || equals == 0) {
+        result.error = options_error("'" + std::string(segment) + "' is not of the form key=value");
+        return;
+    }
+    const std::string_view key = segment.substr(0, equals);
+    const std::string_view value = segment.substr(equals + 1);
+    const auto spec = std::find_if(std::begin(keys), std::end(keys),
+                                   [&](const key_spec& candidate) { return candidate.name == key; });
+    if (spec == std::end(keys)) {
+        result.warnings.push_back(unknown_key_warning(key));
+        return;
+    }
+    const std::string expected = spec->set(result.opts, value, pid);
+    if (!expected.empty()) {
+        std::string what = "invalid value '";
+        what += value;
+        what += "' for '";
+        what += key;
+        what += "': ";
+        what += expected;
+        result.error = options_error(what);
+    }
+}
+
+void write_line(const std::string& text) {
+    // One write(2) per line, so that lines from concurrent processes sharing stderr stay whole.
+    const std::string line = text + '\n';
+    std::size_t done = 0;
+    while (done < line.size()) {
+        const ssize_t written = ::write(STDERR_FILENO, line.data() + done, line.size() - done);
+        if (written < 0 && errno == EINTR)
+            continue;
+        if (written <= 0)
+            return;
+        done += static_cast<std::size_t>(written);
+    }
+}
+
+}  // namespace
+
+parse_result parse_options(const char* fencedep, const char* fencedep_options, int pid) {
+    parse_result result;
+    if (fencedep) {
+        const std::string_view value = fencedep;
+        if (value == "1") {
+            result.opts.enabled = true;
+        } else if (value != "0") {
+            result.error = "fencedep: error: FENCEDEP='" + std::string(value) + "': expected 0 or 1";
+            return result;
+        }
+    }
+    // The options are checked even while fencedep is off, so that a typo shows up on the first
+    // run rather than on the day someone switches validation on.
+    if (!fencedep_options)
+        return result;
+    std::string_view rest = fencedep_options;
+    while (result.error.empty()) {
+        const std::size_t colon = rest.find(':');
+        const std::string_view segment = rest.substr(0, colon);
+        if (!segment.empty())
+            parse_segment(segment, pid, result);
+        if (colon == std::string_view::npos)
+            break;
+        rest.remove_prefix(colon + 1);
+    }
+    return result;
+}
+
+options& current_options() {
+    // Never destroyed: exit-time code (the report sink's exit status, threads still running when
+    // main returns) may read the options after static destructors have run. Built on first use,
+    // so other translation units' constructors can call this in any order.
+    static options& opts = *new options;
+    return opts;
+}
+
+void load_options() {
+    const parse_result result =
+        parse_options(std::getenv("FENCEDEP"), std::getenv("FENCEDEP_OPTIONS"), ::getpid());
+    for (const std::string& warning : result.warnings)
+        write_line(warning);
+    if (!result.error.empty()) {
+        write_line(result.error);
+        // Before main: there is nothing sensible to unwind or flush, and running the program with
+        // options the user did not ask for would be worse than stopping.
+        ::_exit(2);
+    }
+    current_options() = result.opts;
+}
+
+}  // namespace fencedep::detail

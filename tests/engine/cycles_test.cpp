@@ -1,0 +1,219 @@
+// SPDX-License-Identifier: MIT
+// Graph behaviour: shortest cycles, one report per cycle, trylock edges (§1.8), out-of-order unlock.
+#include "capture.h"
+
+using engine_test::capture;
+using engine_test::classes_of;
+using engine_test::lock_unlock_2;
+
+namespace {
+
+// Six classes, one construction line each.
+struct locks {
+    fencedep::spinlock a{"A"};
+    fencedep::spinlock b{"B"};
+    fencedep::spinlock c{"C"};
+    fencedep::spinlock d{"D"};
+    fencedep::spinlock e{"E"};
+    fencedep::spinlock x{"X"};
+};
+
+}  // namespace
+
+TEST_SUITE("engine") {
+
+TEST_CASE("the reported cycle is the shortest one") {
+    capture cap;
+    locks l;
+
+    SUBCASE("a direct edge beside a longer path") {
+        // The long path is recorded first, so a search that stops at the first path found
+        // would print it.
+        lock_unlock_2(l.a, l.b);
+        lock_unlock_2(l.b, l.c);
+        lock_unlock_2(l.c, l.d);
+        lock_unlock_2(l.a, l.x);
+        lock_unlock_2(l.x, l.d);
+        lock_unlock_2(l.a, l.d);
+        REQUIRE(cap.kinds() == "");
+        lock_unlock_2(l.d, l.a);
+        REQUIRE(cap.kinds() == "circular_dependency");
+        CHECK(classes_of(cap.at(0)) == "D, A");
+    }
+    SUBCASE("two indirect paths") {
+        lock_unlock_2(l.a, l.b);
+        lock_unlock_2(l.b, l.c);
+        lock_unlock_2(l.c, l.d);
+        lock_unlock_2(l.a, l.e);
+        lock_unlock_2(l.e, l.d);
+        lock_unlock_2(l.d, l.a);
+        REQUIRE(cap.kinds() == "circular_dependency");
+        CHECK(classes_of(cap.at(0)) == "D, E, A");
+    }
+    SUBCASE("edges that lead away from the held lock do not count") {
+        lock_unlock_2(l.a, l.x);
+        lock_unlock_2(l.x, l.e);
+        lock_unlock_2(l.a, l.b);
+        lock_unlock_2(l.b, l.c);
+        lock_unlock_2(l.c, l.a);
+        REQUIRE(cap.kinds() == "circular_dependency");
+        CHECK(classes_of(cap.at(0)) == "C, B, A");
+    }
+}
+
+TEST_CASE("each distinct cycle is reported once") {
+    capture cap;
+    locks l;
+    for (int i = 0; i < 10; ++i) {
+        lock_unlock_2(l.a, l.b);
+        lock_unlock_2(l.b, l.a);
+    }
+    CHECK(cap.kinds() == "circular_dependency");
+    CHECK(fencedep::splat_count() == 1);
+}
+
+TEST_CASE("validation goes on after a report") {
+    capture cap;
+    locks l;
+    lock_unlock_2(l.a, l.b);
+    lock_unlock_2(l.b, l.a);
+    REQUIRE(cap.kinds() == "circular_dependency");
+
+    lock_unlock_2(l.c, l.d);
+    lock_unlock_2(l.d, l.c);
+    REQUIRE(cap.kinds() == "circular_dependency, circular_dependency");
+    CHECK(classes_of(cap.at(1)) == "D, C");
+
+    l.e.lock();
+    l.e.unlock();
+    l.e.unlock();
+    CHECK(cap.kinds() == "circular_dependency, circular_dependency, bad_unlock_balance");
+    CHECK(fencedep::splat_count() == 3);
+}
+
+TEST_CASE("trylock rules (lockdep.md §1.8)") {
+    capture cap;
+    locks l;
+
+    SUBCASE("a trylock adds no edge into the lock it takes") {
+        l.a.lock();
+        REQUIRE(l.b.try_lock());
+        CHECK(l.b.map().held_by_this_thread());
+        l.b.unlock();
+        l.a.unlock();
+        lock_unlock_2(l.b, l.a);
+        CHECK(cap.kinds() == "");
+    }
+    SUBCASE("a trylock against the known order is not a cycle") {
+        lock_unlock_2(l.a, l.b);
+        l.b.lock();
+        REQUIRE(l.a.try_lock());
+        l.a.unlock();
+        l.b.unlock();
+        CHECK(cap.kinds() == "");
+    }
+    SUBCASE("a trylock of a second instance of a held class is not recursive locking") {
+        locks other;
+        l.a.lock();
+        REQUIRE(other.a.try_lock());
+        other.a.unlock();
+        l.a.unlock();
+        CHECK(cap.kinds() == "");
+    }
+    SUBCASE("edges out of a held trylock are recorded") {
+        REQUIRE(l.a.try_lock());
+        l.b.lock();
+        l.b.unlock();
+        l.a.unlock();
+        CHECK(cap.kinds() == "");
+        lock_unlock_2(l.b, l.a);
+        REQUIRE(cap.kinds() == "circular_dependency");
+        CHECK(classes_of(cap.at(0)) == "B, A");
+    }
+    SUBCASE("held [A, trylock-B] then C records B->C and A->C") {
+        l.a.lock();
+        REQUIRE(l.b.try_lock());
+        l.c.lock();
+        l.c.unlock();
+        l.b.unlock();
+        l.a.unlock();
+        REQUIRE(cap.kinds() == "");
+
+        SUBCASE("C then A closes A->C") {
+            lock_unlock_2(l.c, l.a);
+            REQUIRE(cap.kinds() == "circular_dependency");
+            CHECK(classes_of(cap.at(0)) == "C, A");
+        }
+        SUBCASE("C then B closes B->C") {
+            lock_unlock_2(l.c, l.b);
+            REQUIRE(cap.kinds() == "circular_dependency");
+            CHECK(classes_of(cap.at(0)) == "C, B");
+        }
+    }
+    SUBCASE("held [A, B] then C records only B->C: the cycle through A goes via B") {
+        l.a.lock();
+        l.b.lock();
+        l.c.lock();
+        l.c.unlock();
+        l.b.unlock();
+        l.a.unlock();
+        lock_unlock_2(l.c, l.a);
+        REQUIRE(cap.kinds() == "circular_dependency");
+        CHECK(classes_of(cap.at(0)) == "C, B, A");
+    }
+}
+
+TEST_CASE("out-of-order unlock is accepted") {
+    capture cap;
+    locks l;
+
+    SUBCASE("A, B; unlock A, then B") {
+        l.a.lock();
+        l.b.lock();
+        l.a.unlock();
+        CHECK_FALSE(l.a.map().held_by_this_thread());
+        CHECK(l.b.map().held_by_this_thread());
+        l.b.unlock();
+        CHECK_FALSE(l.b.map().held_by_this_thread());
+        lock_unlock_2(l.a, l.b);
+        CHECK(cap.kinds() == "");
+    }
+    SUBCASE("a lock released early gets no edge to later locks") {
+        // B is a trylock, so while A was held it would have had the edge A->C as well (§1.5);
+        // with A gone, only B->C may be recorded.
+        l.a.lock();
+        REQUIRE(l.b.try_lock());
+        l.a.unlock();
+        l.c.lock();
+        l.c.unlock();
+        l.b.unlock();
+        lock_unlock_2(l.c, l.a);
+        CHECK(cap.kinds() == "");
+        lock_unlock_2(l.c, l.b);
+        REQUIRE(cap.kinds() == "circular_dependency");
+        CHECK(classes_of(cap.at(0)) == "C, B");
+    }
+    SUBCASE("the held stack stays consistent") {
+        l.a.lock();
+        l.b.lock();
+        l.c.lock();
+        l.b.unlock();
+        l.a.unlock();
+        CHECK(l.c.map().held_by_this_thread());
+        CHECK_FALSE(l.a.map().held_by_this_thread());
+        l.c.unlock();
+        l.a.lock();
+        l.a.unlock();
+        CHECK(cap.kinds() == "");
+    }
+    SUBCASE("unlocking the bottom lock twice is still caught") {
+        l.a.lock();
+        l.b.lock();
+        l.a.unlock();
+        l.a.map().release();
+        l.b.unlock();
+        CHECK(cap.kinds() == "bad_unlock_balance");
+    }
+}
+
+}  // TEST_SUITE

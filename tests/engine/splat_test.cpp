@@ -1,0 +1,195 @@
+// SPDX-License-Identifier: MIT
+// Splat text in the kernel's layout, and stacks that name the test's own functions and lines.
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "capture.h"
+
+using engine_test::capture;
+using engine_test::classes_of;
+using engine_test::contains;
+
+namespace {
+
+// Set by the helpers below to the line of the lock call that each stack must point at.
+unsigned in_order_line = 0;
+unsigned reversed_line = 0;
+unsigned recursive_line = 0;
+
+[[gnu::noinline]] void take_in_order(fencedep::mutex& outer, fencedep::mutex& inner) {
+    outer.lock();
+    inner.lock(); in_order_line = __LINE__;
+    inner.unlock();
+    outer.unlock();
+}
+
+[[gnu::noinline]] void take_reversed(fencedep::mutex& outer, fencedep::mutex& inner) {
+    inner.lock();
+    outer.lock(); reversed_line = __LINE__;
+    outer.unlock();
+    inner.unlock();
+}
+
+struct node {
+    fencedep::spinlock lock{"node->lock"};
+};
+
+[[gnu::noinline]] void take_two_nodes(node& first, node& second) {
+    first.lock.lock();
+    second.lock.lock(); recursive_line = __LINE__;
+    second.lock.unlock();
+    first.lock.unlock();
+}
+
+std::string_view this_file_name() {
+    std::string_view path = __FILE__;
+    return path.substr(path.find_last_of('/') + 1);
+}
+
+bool is_frame_of(const fencedep::frame& f, std::string_view function, unsigned line) {
+    return contains(f.function, function) && f.file.ends_with(this_file_name()) && f.line == line;
+}
+
+bool has_frame(const std::vector<fencedep::frame>& stack, std::string_view function, unsigned line) {
+    for (const auto& f : stack)
+        if (is_frame_of(f, function, line))
+            return true;
+    return false;
+}
+
+// For a failed CHECK: the stack as "function file:line" lines.
+std::string describe(const std::vector<fencedep::frame>& stack) {
+    std::string out;
+    for (const auto& f : stack)
+        out += f.function + " " + f.file + ":" + std::to_string(f.line) + "\n";
+    return out;
+}
+
+// Asserts that `needles` occur in `text` in this order.
+void check_in_order(const std::string& text, const std::vector<std::string_view>& needles) {
+    std::size_t from = 0;
+    for (auto needle : needles) {
+        const auto at = text.find(needle, from);
+        CHECK_MESSAGE(at != std::string::npos, "missing, or out of order: \"", needle, "\"");
+        if (at != std::string::npos)
+            from = at + needle.size();
+    }
+}
+
+}  // namespace
+
+TEST_SUITE("engine") {
+
+TEST_CASE("circular dependency splat: kernel text, one stack per link, named frames") {
+    capture cap;
+    fencedep::mutex a{"splat A"};
+    fencedep::mutex b{"splat B"};
+    take_in_order(a, b);
+    take_reversed(a, b);
+    REQUIRE(cap.kinds() == "circular_dependency");
+    const auto r = cap.at(0);
+    REQUIRE(classes_of(r) == "splat B, splat A");
+    REQUIRE(r.stacks.size() == 2);
+
+    INFO("text:\n", r.text);
+    check_in_order(r.text, {
+        "WARNING: possible circular locking dependency detected",
+        "is trying to acquire lock:",
+        "splat A",
+        "but task is already holding lock:",
+        "splat B",
+        "which lock already depends on the new lock.",
+        "the existing dependency chain (in reverse order) is:",
+        "-> #1",
+        "splat B",
+        "-> #0",
+        "splat A",
+        "other info that might help us debug this:",
+        "Possible unsafe locking scenario",
+        "CPU0",
+        "CPU1",
+        "lock(splat B);",
+        "lock(splat A);",
+        "*** DEADLOCK ***",
+        "stack backtrace:",
+    });
+    CHECK_FALSE(contains(r.text, "Chain exists of:"));
+
+    // #1: B was taken under A in take_in_order; #0: A is being taken under B now.
+    CHECK_MESSAGE(has_frame(r.stacks[0], "take_in_order", in_order_line), describe(r.stacks[0]));
+    CHECK_MESSAGE(has_frame(r.stacks[1], "take_reversed", reversed_line), describe(r.stacks[1]));
+    // fencedep's own frames are trimmed: each stack starts in the test.
+    REQUIRE_FALSE(r.stacks[0].empty());
+    REQUIRE_FALSE(r.stacks[1].empty());
+    CHECK(contains(r.stacks[0].front().function, "take_in_order"));
+    CHECK(contains(r.stacks[1].front().function, "take_reversed"));
+}
+
+TEST_CASE("a chain of three prints \"Chain exists of:\"") {
+    capture cap;
+    fencedep::spinlock a{"chain A"};
+    fencedep::spinlock b{"chain B"};
+    fencedep::spinlock c{"chain C"};
+    engine_test::lock_unlock_2(a, b);
+    engine_test::lock_unlock_2(b, c);
+    engine_test::lock_unlock_2(c, a);
+    REQUIRE(cap.kinds() == "circular_dependency");
+    const auto r = cap.at(0);
+    CHECK(classes_of(r) == "chain C, chain B, chain A");
+    INFO("text:\n", r.text);
+    check_in_order(r.text, {"-> #2", "chain C", "-> #1", "chain B", "-> #0", "chain A",
+                            "Chain exists of:", "chain A --> chain B --> chain C"});
+}
+
+TEST_CASE("recursive locking splat") {
+    capture cap;
+    node first;
+    node second;
+    take_two_nodes(first, second);
+    REQUIRE(cap.kinds() == "recursive_locking");
+    const auto r = cap.at(0);
+    INFO("text:\n", r.text);
+    check_in_order(r.text, {
+        "WARNING: possible recursive locking detected",
+        "is trying to acquire lock:",
+        "node->lock",
+        "but task is already holding lock:",
+        "node->lock",
+        "Possible unsafe locking scenario",
+        "lock(node->lock);",
+        "lock(node->lock);",
+        "*** DEADLOCK ***",
+        "May be due to missing lock nesting notation",
+        "stack backtrace:",
+    });
+    REQUIRE_FALSE(r.stacks.empty());
+    CHECK_MESSAGE(has_frame(r.stacks[0], "take_two_nodes", recursive_line), describe(r.stacks[0]));
+}
+
+TEST_CASE("bad unlock balance and held lock freed splats") {
+    capture cap;
+
+    SUBCASE("bad unlock balance") {
+        fencedep::lock_map map{"unbalanced"};
+        map.release();
+        REQUIRE(cap.kinds() == "bad_unlock_balance");
+        const auto r = cap.at(0);
+        INFO("text:\n", r.text);
+        check_in_order(r.text, {"WARNING: bad unlock balance detected!",
+                                "is trying to release lock (unbalanced) at:",
+                                "but there are no more locks to release!", "stack backtrace:"});
+    }
+    SUBCASE("held lock freed") {
+        auto* map = new fencedep::lock_map("freed map");
+        map->acquire();
+        delete map;
+        REQUIRE(cap.kinds() == "held_lock_freed");
+        const auto r = cap.at(0);
+        INFO("text:\n", r.text);
+        check_in_order(r.text, {"WARNING: held lock freed!", "with a lock still held there!",
+                                "freed map", "stack backtrace:"});
+    }
+}
+
+}  // TEST_SUITE
