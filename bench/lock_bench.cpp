@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-// Cost of a lock/unlock pair with fencedep off and on, and of a first-seen edge, against std::mutex.
+// Cost of a lock/unlock pair with fencedep off and on, and of a first-seen edge, vs std::mutex.
 #include <benchmark/benchmark.h>
 
 #include <algorithm>

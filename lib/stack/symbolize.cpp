@@ -132,41 +132,66 @@ Dwarf_Die* find_unit(Dwfl_Module* module, Dwarf_Addr address, Dwarf_Addr& bias) 
     return nullptr;
 }
 
+// The outermost inlined call under `scope` (a function, or a block in one) that contains pc.
+bool find_inlined_call(Dwarf_Die* scope, Dwarf_Addr pc, Dwarf_Die& call) noexcept {
+    Dwarf_Die child;
+    if (dwarf_child(scope, &child) != 0)
+        return false;
+    do {
+        const int tag = dwarf_tag(&child);
+        if ((tag == DW_TAG_inlined_subroutine || tag == DW_TAG_lexical_block) &&
+            dwarf_haspc(&child, pc) == 1) {
+            if (tag == DW_TAG_lexical_block)
+                return find_inlined_call(&child, pc, call);
+            call = child;
+            return true;
+        }
+    } while (dwarf_siblingof(&child, &child) == 0);
+    return false;
+}
+
+// Looks for the function containing pc among `parent`'s children, and in it for the outermost
+// inlined call containing pc (`found_call`). Searched by hand because libdw 0.188's
+// dwarf_getscopes does not look inside namespaces, where clang puts function definitions.
+bool find_function_call(Dwarf_Die* parent, Dwarf_Addr pc, Dwarf_Die& call,
+                        bool& found_call) noexcept {
+    Dwarf_Die child;
+    if (dwarf_child(parent, &child) != 0)
+        return false;
+    do {
+        const int tag = dwarf_tag(&child);
+        if (tag == DW_TAG_namespace && find_function_call(&child, pc, call, found_call))
+            return true;
+        if (tag == DW_TAG_subprogram && dwarf_haspc(&child, pc) == 1) {
+            found_call = find_inlined_call(&child, pc, call);
+            return true;
+        }
+    } while (dwarf_siblingof(&child, &child) == 0);
+    return false;
+}
+
 // The frame is named after the function in the symbol table, which is the outermost function at
 // the address. If the line table row belongs to code inlined into it (the always-inline lock
-// functions, say), take the line where the outermost inlined call sits, so that file:line lies in
-// the function shown.
+// functions, say), take the line of the outermost inlined call instead, so that file:line lies
+// in the function shown.
 void use_outermost_call_site(Dwarf_Die* unit, Dwarf_Addr pc, source_line& line) noexcept {
-    Dwarf_Die* scopes = nullptr;
-    const int count = dwarf_getscopes(unit, pc, &scopes);
-    if (count <= 0)
+    Dwarf_Die call;
+    bool found_call = false;
+    if (!find_function_call(unit, pc, call, found_call) || !found_call)
         return;
-    // dwarf_getscopes continues from an inlined instance into its abstract definition's scopes;
-    // the chain of inlined calls comes from the innermost scope's physical parents instead.
-    Dwarf_Die innermost = scopes[0];
-    std::free(scopes);
-    scopes = nullptr;
-    const int depth = dwarf_getscopes_die(&innermost, &scopes);
-    for (int i = depth - 1; i >= 0; --i) {
-        Dwarf_Die* const scope = &scopes[i];
-        if (dwarf_tag(scope) != DW_TAG_inlined_subroutine)
-            continue;
-        Dwarf_Attribute attribute;
-        Dwarf_Word file_index = 0;
-        Dwarf_Word call_line = 0;
-        Dwarf_Files* files = nullptr;
-        std::size_t file_count = 0;
-        if (dwarf_formudata(dwarf_attr(scope, DW_AT_call_file, &attribute), &file_index) == 0 &&
-            dwarf_formudata(dwarf_attr(scope, DW_AT_call_line, &attribute), &call_line) == 0 &&
-            dwarf_getsrcfiles(unit, &files, &file_count) == 0 && file_index < file_count) {
-            if (const char* file = dwarf_filesrc(files, file_index, nullptr, nullptr)) {
-                line.file = file;
-                line.line = static_cast<int>(call_line);
-            }
-        }
-        break;
+    Dwarf_Attribute attribute;
+    Dwarf_Word file_index = 0;
+    Dwarf_Word call_line = 0;
+    Dwarf_Files* files = nullptr;
+    std::size_t file_count = 0;
+    if (dwarf_formudata(dwarf_attr(&call, DW_AT_call_file, &attribute), &file_index) != 0 ||
+        dwarf_formudata(dwarf_attr(&call, DW_AT_call_line, &attribute), &call_line) != 0 ||
+        dwarf_getsrcfiles(unit, &files, &file_count) != 0 || file_index >= file_count)
+        return;
+    if (const char* file = dwarf_filesrc(files, file_index, nullptr, nullptr)) {
+        line.file = file;
+        line.line = static_cast<int>(call_line);
     }
-    std::free(scopes);
 }
 
 source_line find_line(Dwfl_Module* module, Dwarf_Addr address) noexcept {

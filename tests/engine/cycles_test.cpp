@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-// Graph behaviour: shortest cycles, one report per cycle, trylock edges (§1.8), out-of-order unlock.
+// Graph behaviour: shortest cycles, one report per cycle, trylock edges, out-of-order unlock.
 #include "capture.h"
 
 using engine_test::capture;
@@ -89,6 +89,47 @@ TEST_CASE("validation goes on after a report") {
     l.e.unlock();
     CHECK(cap.kinds() == "circular_dependency, circular_dependency, bad_unlock_balance");
     CHECK(fencedep::splat_count() == 3);
+}
+
+TEST_CASE("reset() forgets cached chains and key classes") {
+    static fencedep::lock_class_key key;
+    capture cap;
+    locks l;
+    fencedep::spinlock keyed{"keyed", key};
+    lock_unlock_2(l.a, l.b);
+    lock_unlock_2(l.a, keyed);
+    fencedep::reset();
+
+    // A chain cached before the reset would let A then B through without recording A->B.
+    lock_unlock_2(l.b, l.a);
+    lock_unlock_2(keyed, l.a);
+    REQUIRE(cap.kinds() == "");
+    lock_unlock_2(l.a, l.b);
+    lock_unlock_2(l.a, keyed);
+    REQUIRE(cap.kinds() == "circular_dependency, circular_dependency");
+    CHECK(classes_of(cap.at(0)) == "A, B");
+    CHECK(classes_of(cap.at(1)) == "A, keyed");
+}
+
+TEST_CASE("switching validation off and on starts from an empty held stack") {
+    capture cap;
+    locks l;
+    l.a.lock();
+    fencedep::enable(false);
+    l.a.unlock();
+    l.b.lock();
+    fencedep::enable(true);
+    CHECK_FALSE(l.b.map().held_by_this_thread());
+    l.c.lock();
+    l.c.unlock();
+    fencedep::enable(false);
+    l.b.unlock();
+    fencedep::enable(true);
+
+    // Neither A (released while off) nor B (taken while off) may have an edge to C.
+    lock_unlock_2(l.c, l.a);
+    lock_unlock_2(l.c, l.b);
+    CHECK(cap.kinds() == "");
 }
 
 TEST_CASE("trylock rules (lockdep.md §1.8)") {

@@ -45,7 +45,7 @@ private:
 };
 
 // After the table filled up: exactly one report, which names the option and its figure, and
-// validation is off for good while the locks themselves still work.
+// validation stays off (reversed orders go unreported) while the locks themselves still work.
 void check_exhausted(const capture& cap, const char* option, std::uint32_t limit,
                      std::vector<std::unique_ptr<fencedep::spinlock>>& locks) {
     REQUIRE(cap.kinds() == "table_exhausted");

@@ -86,6 +86,41 @@ TEST_CASE("recursive_locking") {
     }
 }
 
+TEST_CASE("the same subclass twice is recursive locking of name/N") {
+    capture cap;
+    device first;
+    device second;
+    first.lock.lock_nested(1);
+    second.lock.lock_nested(1);
+    second.lock.unlock();
+    first.lock.unlock();
+    REQUIRE(cap.kinds() == "recursive_locking");
+    REQUIRE(!cap.at(0).classes.empty());
+    CHECK(cap.at(0).classes.front() == "dev->lock/1");
+}
+
+TEST_CASE("locking done by the report handler is not validated") {
+    capture cap;
+    fencedep::mutex a{"A"};
+    fencedep::mutex b{"B"};
+    fencedep::mutex inside{"inside handler"};
+    std::size_t handled = 0;
+    auto previous = fencedep::set_report_handler([&](const fencedep::report&) {
+        ++handled;
+        // Both orders of A and `inside`: a cycle, if the handler's events counted.
+        lock_unlock_2(a, inside);
+        lock_unlock_2(inside, a);
+    });
+    lock_unlock_2(a, b);
+    lock_unlock_2(b, a);
+    CHECK(handled == 1);
+    // Had the handler's A -> inside been recorded, this would close a cycle.
+    lock_unlock_2(inside, a);
+    CHECK(handled == 1);
+    CHECK(fencedep::splat_count() == 1);
+    fencedep::set_report_handler(previous);
+}
+
 TEST_CASE("subclasses are classes of their own and print as name/N") {
     capture cap;
     device parent;

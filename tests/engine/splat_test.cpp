@@ -51,7 +51,8 @@ bool is_frame_of(const fencedep::frame& f, std::string_view function, unsigned l
     return contains(f.function, function) && f.file.ends_with(this_file_name()) && f.line == line;
 }
 
-bool has_frame(const std::vector<fencedep::frame>& stack, std::string_view function, unsigned line) {
+bool has_frame(const std::vector<fencedep::frame>& stack, std::string_view function,
+               unsigned line) {
     for (const auto& f : stack)
         if (is_frame_of(f, function, line))
             return true;

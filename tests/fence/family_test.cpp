@@ -279,6 +279,21 @@ TEST_CASE("wait: timeout, wait_any, waiting from another thread") {
     CHECK(f1->wait_timeout(0ns));
 }
 
+TEST_CASE("the _locked calls under a fence_lock_guard") {
+    auto f = mock();
+    flag_callback cb;
+    REQUIRE(f->add_callback(cb, flag_callback::run) == 0);
+    {
+        fencedep::fence_lock_guard guard(*f);
+        CHECK(f->get_status_locked() == 0);
+        CHECK_FALSE(f->is_signaled_locked());
+        CHECK(f->signal_locked());
+        CHECK(cb.seen);
+        CHECK(f->is_signaled_locked());
+        CHECK(f->get_status_locked() == 1);
+    }
+}
+
 TEST_CASE("set_error is ignored after signal and for values that are not errors") {
     auto f = mock();
     f->set_error(5);

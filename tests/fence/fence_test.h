@@ -27,7 +27,7 @@ inline fencedep::fence_ref<> mock(std::uint64_t context, std::uint64_t seqno) {
     return fencedep::make_fence<mock_fence>(context, seqno);
 }
 
-// On a driver lock shared with other fences.
+// On a driver lock shared with other fences; context 0 (the stub's) stands for a fresh one.
 inline fencedep::fence_ref<> mock_on(fencedep::spinlock& lock, std::uint64_t context = 0,
                                      std::uint64_t seqno = 1) {
     if (context == 0)

@@ -255,7 +255,7 @@ TEST_CASE("S6 a callback takes a driver lock that a signaller holds: circular L 
         device_callback cb;
         cb.device = &device;
         std::thread t1([&] {
-            REQUIRE(f->add_callback(cb, device_callback::run) == 0);
+            CHECK(f->add_callback(cb, device_callback::run) == 0);
             f->signal();  // L -> D
         });
         t1.join();
@@ -480,6 +480,34 @@ TEST_CASE("S10 class granularity: containers have their own classes; leaves may 
         wrapper->signal();
         CHECK(cap.kinds() == "");
     }
+}
+
+TEST_CASE("context lines name deferred work: an array's callback taking D, D held to enable") {
+    const auto mode = each_mode();
+    mode_scope modes(mode);
+    capture cap;
+    ring r;
+    fencedep::mutex device{"device->lock", device_key};
+    auto f = mock_on(r.lock);
+    auto a = array_of({f});
+    device_callback cb;
+    cb.device = &device;
+    REQUIRE(a->add_callback(cb, device_callback::run) == 0);
+    f->signal();  // deferred work signals the array; its callback takes D: A -> D
+    REQUIRE(a->test_signaled_flag());
+    {
+        std::lock_guard guard(device);
+        array_of({mock_on(r.lock)})->get_status();  // D -> A
+    }
+    REQUIRE(cap.kinds() == "circular_dependency");
+    const auto report = cap.at(0);
+    CHECK(classes_of(report) == "device->lock, fence_array->lock");
+    REQUIRE(report.contexts.size() == 2);
+    INFO("text:\n", report.text);
+    const std::string array_name = "fence_array ctx " + std::to_string(a->context()) + " seqno 1";
+    CHECK(report.contexts[0] == "running deferred work of " + array_name + ", signalling " +
+                                    array_name + ", running a signal callback of " + array_name);
+    CHECK(contains(report.contexts[1], "querying fence_array"));
 }
 
 TEST_CASE("container_rules=off and =error") {
