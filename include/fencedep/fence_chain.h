@@ -2,6 +2,7 @@
 // fence_chain: a node of a timeline of fences (the kernel's dma_fence_chain), walk and find_seqno.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <iterator>
 

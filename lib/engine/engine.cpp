@@ -74,10 +74,6 @@ struct engine_state {
     bool ready = false;          // tables allocated for the current options
     bool stepped_aside = false;  // a table filled up; validation stays off until reset()
     bool exit_handler = false;
-    // Bumped by reset() so every key's cached class id becomes stale at once.
-    std::uint32_t generation = 1;
-    // Bumped by enable(true) so threads drop held stacks recorded before validation was off.
-    std::atomic<std::uint64_t> epoch{1};
 
     std::unique_ptr<lock_class[]> classes;  // index = class id; 0 unused
     std::uint32_t class_count = 0;
@@ -85,12 +81,22 @@ struct engine_state {
     graph dependencies;
     std::vector<edge_record> edge_records;
     std::vector<context_record> contexts;
-    chain_cache chains;
     std::unordered_set<std::uint64_t> reported;  // hashes of reports already made
     // Keys of construction sites ("file:line:column"), kept across reset() because locks built
     // before it still point at them.
     std::unordered_map<std::string, std::unique_ptr<lock_class_key>> sites;
 };
+
+// What the hot path reads, in a constant-initialized global so that reaching it costs no
+// initialization check. Written under the engine lock.
+struct hot_state {
+    // Bumped by reset() so every key's cached class id becomes stale at once.
+    std::uint32_t generation = 1;
+    // Bumped by enable(true) so threads drop held stacks recorded before validation was off.
+    std::atomic<std::uint64_t> epoch{1};
+    chain_cache chains;
+};
+constinit hot_state hot;
 
 engine_state& engine() {
     // Never destroyed: other threads may still lock while the process exits.
@@ -147,7 +153,7 @@ lock_class_key* site_key(engine_state& e, const lock_map& map) {
 bool allocate_tables(engine_state& e) {
     const options& o = current_options();
     e.classes.reset(new (std::nothrow) lock_class[o.max_classes + 1]);
-    e.ready = e.classes && e.dependencies.init(o.max_classes, o.max_edges) && e.chains.init(o.max_chains);
+    e.ready = e.classes && e.dependencies.init(o.max_classes, o.max_edges) && hot.chains.init(o.max_chains);
     if (!e.ready) {
         static const char message[] = "fencedep: cannot allocate the validator's tables; validation is off\n";
         [[maybe_unused]] auto written = write(STDERR_FILENO, message, sizeof message - 1);
@@ -156,7 +162,7 @@ bool allocate_tables(engine_state& e) {
 }
 
 void clear_tables(engine_state& e) {
-    ++e.generation;
+    ++hot.generation;
     for (std::uint32_t id = 1; id <= e.class_count; ++id)
         e.classes[id].name.clear();
     e.class_count = 0;
@@ -164,7 +170,7 @@ void clear_tables(engine_state& e) {
     e.dependencies.clear();
     e.edge_records.clear();
     e.contexts.clear();
-    e.chains.clear();
+    hot.chains.clear();
     e.reported.clear();
     e.stepped_aside = false;
 }
@@ -260,7 +266,7 @@ void event::report_table_full(const char* table, std::uint32_t capacity, const c
 
 std::uint32_t event::register_class(lock_map& map, lock_class_key* key, unsigned subclass) {
     const std::uint64_t cached = key->cached_class[subclass].load(std::memory_order_acquire);
-    if ((cached >> 32) == e_.generation)
+    if ((cached >> 32) == hot.generation)
         return static_cast<std::uint32_t>(cached);
     const options& o = current_options();
     if (e_.class_count == o.max_classes) {
@@ -272,7 +278,7 @@ std::uint32_t event::register_class(lock_map& map, lock_class_key* key, unsigned
     std::string base = instance_name(map);
     for (const auto& other : key->cached_class) {
         const std::uint64_t c = other.load(std::memory_order_relaxed);
-        if ((c >> 32) == e_.generation) {
+        if ((c >> 32) == hot.generation) {
             const std::string& existing = e_.classes[static_cast<std::uint32_t>(c)].name;
             base = existing.substr(0, existing.find_first_of("#/"));
             version = std::max(version, 1u);
@@ -291,7 +297,7 @@ std::uint32_t event::register_class(lock_map& map, lock_class_key* key, unsigned
         name += fmt::format("/{}", subclass);
     const std::uint32_t id = ++e_.class_count;
     e_.classes[id] = lock_class{key, subclass, std::move(name)};
-    key->cached_class[subclass].store((std::uint64_t{e_.generation} << 32) | id, std::memory_order_release);
+    key->cached_class[subclass].store((std::uint64_t{hot.generation} << 32) | id, std::memory_order_release);
     return id;
 }
 
@@ -346,7 +352,7 @@ bool event::add_dependency(const held_lock& prev, std::uint32_t next, const lock
 }
 
 void event::validate(std::uint32_t class_id, const lock_map* instance, const void* ip, std::uint64_t chain_key) {
-    if (e_.chains.contains(chain_key))
+    if (hot.chains.contains(chain_key))
         return;  // another thread validated this chain while we waited for the lock
     for (unsigned i = 0; i < ts_.depth; ++i) {
         const held_lock& h = ts_.held[i];
@@ -359,7 +365,7 @@ void event::validate(std::uint32_t class_id, const lock_map* instance, const voi
             r.stack = current_stack();
             snapshot_held(r);
         }
-        e_.chains.insert(chain_key);
+        hot.chains.insert(chain_key);
         return;
     }
     // Edges from the nearest held lock, and past it while the held locks are trylocks: a trylock
@@ -371,14 +377,14 @@ void event::validate(std::uint32_t class_id, const lock_map* instance, const voi
         if (!h.trylock)
             break;
     }
-    if (!e_.stepped_aside && !e_.chains.insert(chain_key))
-        report_table_full("lock chain", e_.chains.capacity(), "max_chains");
+    if (!e_.stepped_aside && !hot.chains.insert(chain_key))
+        report_table_full("lock chain", hot.chains.capacity(), "max_chains");
 }
 
 // Brings the thread's state up to the current epoch: after enable(true) the locks it recorded
 // while validation was off (or before) are not known to be held any more.
 void sync_epoch(engine_state& e, thread_state& ts) {
-    const std::uint64_t epoch = e.epoch.load(std::memory_order_acquire);
+    const std::uint64_t epoch = hot.epoch.load(std::memory_order_acquire);
     if (ts.epoch == epoch)
         return;
     ts.epoch = epoch;
@@ -404,10 +410,34 @@ thread_state* enter(engine_state& e) {
     return ts;
 }
 
+// The hot path: an acquisition whose chain was validated before. It needs no lock, allocates
+// nothing and cannot report, so it also needs no re-entry guard. Returns false to send the
+// acquisition to the slow path, which redoes every step.
+bool fast_acquire(lock_map& map, unsigned subclass, bool trylock, const void* ip) noexcept {
+    thread_state* ts = this_thread_state;
+    if (!ts || ts->epoch != hot.epoch.load(std::memory_order_acquire) || ts->depth == ts->capacity ||
+        subclass > lock_map::max_subclass)
+        return false;
+    const lock_class_key* key = engine_access::key(map);
+    if (!key)
+        return false;
+    // Reading the generation unlocked is safe: reset() requires that no thread is in fencedep.
+    const std::uint64_t cached = key->cached_class[subclass].load(std::memory_order_acquire);
+    if ((cached >> 32) != hot.generation)
+        return false;
+    const auto class_id = static_cast<std::uint32_t>(cached);
+    const std::uint64_t chain_key = chain_key_mix(ts->chain_key, class_id);
+    if (!trylock && !hot.chains.contains(chain_key))
+        return false;
+    ts->held[ts->depth++] = held_lock{class_id, trylock, &map, ip, ts->chain_key};
+    ts->chain_key = chain_key;
+    return true;
+}
+
 void acquire_event(lock_map& map, unsigned subclass, bool trylock, const void* ip) {
-    engine_state& e = engine();
-    if (reentry_guard::raised())
+    if (reentry_guard::raised() || fast_acquire(map, subclass, trylock, ip))
         return;
+    engine_state& e = engine();
     reentry_guard guard;
     thread_state* ts = enter(e);
     if (!ts)
@@ -438,8 +468,7 @@ void acquire_event(lock_map& map, unsigned subclass, bool trylock, const void* i
     }
     std::uint32_t class_id = 0;
     const std::uint64_t cached = key->cached_class[subclass].load(std::memory_order_acquire);
-    // Reading the generation unlocked is safe: reset() requires that no thread is in fencedep.
-    if ((cached >> 32) == e.generation) {
+    if ((cached >> 32) == hot.generation) {
         class_id = static_cast<std::uint32_t>(cached);
     } else {
         if (!lock.owns_lock())
@@ -469,7 +498,7 @@ void acquire_event(lock_map& map, unsigned subclass, bool trylock, const void* i
         return;
     }
     const std::uint64_t chain_key = chain_key_mix(ts->chain_key, class_id);
-    if (!trylock && !e.chains.contains(chain_key)) {
+    if (!trylock && !hot.chains.contains(chain_key)) {
         if (!lock.owns_lock())
             lock.lock();
         if (!e.stepped_aside)
@@ -496,7 +525,7 @@ void remove_held(engine_state& e, thread_state& ts, unsigned index, report_queue
     for (unsigned i = index + 1; i < old_depth; ++i) {
         held_lock h = ts.held[i];
         const std::uint64_t chain_key = chain_key_mix(ts.chain_key, h.class_id);
-        if (!h.trylock && !e.chains.contains(chain_key)) {
+        if (!h.trylock && !hot.chains.contains(chain_key)) {
             std::lock_guard<std::mutex> lock(e.mutex);
             if (!e.stepped_aside)
                 event(e, ts, reports).validate(h.class_id, h.instance, h.ip, chain_key);
@@ -507,10 +536,24 @@ void remove_held(engine_state& e, thread_state& ts, unsigned index, report_queue
     }
 }
 
+// The hot path of a release: the lock is the top of the held stack.
+bool fast_release(const lock_map& map) noexcept {
+    thread_state* ts = this_thread_state;
+    if (!ts || ts->epoch != hot.epoch.load(std::memory_order_acquire) || ts->depth == 0)
+        return false;
+    const held_lock& top = ts->held[ts->depth - 1];
+    if (top.instance != &map)
+        return false;
+    ts->chain_key = top.prev_chain_key;
+    if (--ts->depth == 0)
+        ts->depth_reported = false;
+    return true;
+}
+
 void release_event(lock_map& map, const void* ip) {
-    engine_state& e = engine();
-    if (reentry_guard::raised())
+    if (reentry_guard::raised() || fast_release(map))
         return;
+    engine_state& e = engine();
     reentry_guard guard;
     thread_state* ts = enter(e);
     if (!ts)
@@ -568,7 +611,7 @@ void destroy_event(lock_map& map) {
 
 void on_thread_exit(thread_state& ts) noexcept {
     engine_state& e = engine();
-    if (!gate.load(std::memory_order_relaxed) || ts.epoch != e.epoch.load(std::memory_order_acquire) ||
+    if (!gate.load(std::memory_order_relaxed) || ts.epoch != hot.epoch.load(std::memory_order_acquire) ||
         ts.depth == 0)
         return;
     report_queue reports;
@@ -626,7 +669,7 @@ void reconfigure(const options& opts) {
         current_options() = opts;
         allocate_tables(e);
         clear_tables(e);
-        e.epoch.fetch_add(1, std::memory_order_release);
+        hot.epoch.fetch_add(1, std::memory_order_release);
     }
     reset_splat_count();
     if (was_on || opts.enabled)
@@ -662,7 +705,7 @@ void enable(bool on) {
         }
         if (e.stepped_aside)
             return;  // a full table turned validation off; only reset() brings it back
-        e.epoch.fetch_add(1, std::memory_order_release);
+        hot.epoch.fetch_add(1, std::memory_order_release);
     }
     gate.store(true, std::memory_order_relaxed);
 }

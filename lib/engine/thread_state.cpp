@@ -9,11 +9,12 @@
 
 namespace fencedep::detail {
 
+thread_local int reentry_depth = 0;
+thread_local thread_state* this_thread_state = nullptr;
+
 namespace {
-// initial-exec: an access is one load from the thread pointer, and never calls malloc (a
-// dynamic TLS access may), which matters once fencedep interposes on pthread locks.
-[[gnu::tls_model("initial-exec")]] thread_local int guard_depth = 0;
-[[gnu::tls_model("initial-exec")]] thread_local thread_state* state = nullptr;
+// Set once the thread's state is gone, so that locks taken by later TLS destructors do not
+// build a new one that nothing would free.
 [[gnu::tls_model("initial-exec")]] thread_local bool exited = false;
 
 pthread_key_t exit_key;
@@ -23,7 +24,7 @@ void thread_exit(void* value) {
     auto* exiting = static_cast<thread_state*>(value);
     reentry_guard guard;
     on_thread_exit(*exiting);
-    state = nullptr;
+    this_thread_state = nullptr;
     exited = true;
     delete exiting;
 }
@@ -33,13 +34,9 @@ void make_exit_key() {
 }
 }  // namespace
 
-reentry_guard::reentry_guard() noexcept { ++guard_depth; }
-reentry_guard::~reentry_guard() { --guard_depth; }
-bool reentry_guard::raised() noexcept { return guard_depth > 0; }
-
 thread_state* current_thread_state() noexcept {
-    if (state || exited)
-        return state;
+    if (this_thread_state || exited)
+        return this_thread_state;
     pthread_once(&exit_key_once, make_exit_key);
     auto* created = new (std::nothrow) thread_state;
     if (!created)
@@ -49,8 +46,8 @@ thread_state* current_thread_state() noexcept {
         delete created;
         return nullptr;
     }
-    state = created;
-    return state;
+    this_thread_state = created;
+    return created;
 }
 
 }  // namespace fencedep::detail

@@ -34,20 +34,25 @@ struct thread_state {
     int tid = 0;
 };
 
+// initial-exec TLS: an access is one load from the thread pointer and never calls malloc (a
+// dynamic TLS access may), which matters once fencedep interposes on pthread locks.
+[[gnu::tls_model("initial-exec")]] extern thread_local int reentry_depth;
+[[gnu::tls_model("initial-exec")]] extern thread_local thread_state* this_thread_state;
+
 // The re-entry guard: while it is raised, every fencedep hook on this thread returns at once, so
 // that locks taken by malloc, libunwind, libdw, fmt or a report handler are never validated.
 // It lives outside thread_state because it must work before the state exists.
 class reentry_guard {
 public:
-    reentry_guard() noexcept;
-    ~reentry_guard();
+    reentry_guard() noexcept { ++reentry_depth; }
+    ~reentry_guard() { --reentry_depth; }
     reentry_guard(const reentry_guard&) = delete;
     reentry_guard& operator=(const reentry_guard&) = delete;
-    static bool raised() noexcept;
+    static bool raised() noexcept { return reentry_depth > 0; }
 };
 
 // The calling thread's state, created on first use (null if that fails or during teardown).
-// Requires the re-entry guard to be raised.
+// Requires the re-entry guard to be raised. Once created, this_thread_state holds it.
 thread_state* current_thread_state() noexcept;
 
 // Implemented by the engine: checks a thread's held locks when the thread exits.
