@@ -10,13 +10,6 @@
 namespace fencedep {
 
 namespace detail {
-// Out of line, so that the inline lock functions below stay small. Each records the event for
-// `map` with the return address as the acquire site: since the callers are always inlined, that
-// address lies in the user's function.
-FENCEDEP_API void on_lock(lock_map& map, unsigned subclass) noexcept;
-FENCEDEP_API void on_trylock(lock_map& map) noexcept;
-FENCEDEP_API void on_unlock(lock_map& map) noexcept;
-
 // Test-and-test-and-set spinning with a yield once spinning has gone on for a while, so that
 // a spinlock stays usable on an oversubscribed machine (tests on 2 cores).
 class FENCEDEP_API raw_spinlock {
@@ -37,6 +30,8 @@ private:
 };
 
 // The instrumented wrapper shared by mutex and spinlock: validation first, then the real lock.
+// The lock functions are always inlined, so the return address that lock_map records as the
+// acquire site ("at:" in reports) lies in the user's function.
 template <class Raw>
 class basic_lock {
 public:
@@ -54,7 +49,7 @@ public:
     // teach the validator a legitimate parent-then-child order between locks of one class.
     FENCEDEP_ALWAYS_INLINE void lock_nested(unsigned subclass) {
         if (enabled())
-            on_lock(map_, subclass);
+            map_.acquire(subclass);
         raw_.lock();
     }
 
@@ -62,13 +57,13 @@ public:
         if (!raw_.try_lock())
             return false;
         if (enabled())
-            on_trylock(map_);
+            map_.try_acquire();
         return true;
     }
 
     FENCEDEP_ALWAYS_INLINE void unlock() {
         if (enabled())
-            on_unlock(map_);
+            map_.release();
         raw_.unlock();
     }
 
