@@ -92,6 +92,10 @@ struct context_frame {
 // RAII: pushes `frame` on the calling thread's context stack for the scope's duration.
 // When fencedep is off it does nothing beyond the gate load. Frames deeper than the engine's
 // context stack (16) are counted but not stored, so pops stay balanced.
+// A deferred_work frame also starts a new lock segment, as the kernel's irq_work runs in a
+// context of its own: locks taken inside it get no dependency edges from locks the thread held
+// before the frame (they are still checked for recursion, which is a real self-deadlock on one
+// thread). Locks taken inside the frame must be released inside it.
 class FENCEDEP_API context_scope {
 public:
     explicit context_scope(const context_frame& frame) noexcept;
@@ -100,7 +104,7 @@ public:
     context_scope& operator=(const context_scope&) = delete;
 
 private:
-    bool pushed_;
+    enum : unsigned char { not_pushed, pushed, pushed_segment } state_;
 };
 
 // ---------------------------------------------------------------------------------------------

@@ -53,6 +53,9 @@ struct engine_access {
 
 namespace {
 
+// Mixed into the chain key where a deferred_work segment starts; never a class id.
+constexpr std::uint32_t segment_marker = 0xffffffffu;
+
 // The innermost context frames kept with each edge: enough for "enabling signaling on X,
 // adding a callback to Y" plus the operation around it.
 constexpr unsigned frames_kept_per_edge = 3;
@@ -370,7 +373,7 @@ void event::validate(std::uint32_t class_id, const lock_map* instance, const voi
     }
     // Edges from the nearest held lock, and past it while the held locks are trylocks: a trylock
     // recorded no edge into itself, so the locks below it are not yet known to precede `next`.
-    for (unsigned i = ts_.depth; i > 0; --i) {
+    for (unsigned i = ts_.depth; i > ts_.segment_base; --i) {
         const held_lock& h = ts_.held[i - 1];
         if (!add_dependency(h, class_id, instance, ip))
             break;
@@ -392,6 +395,8 @@ void sync_epoch(engine_state& e, thread_state& ts) {
     ts.untracked = 0;
     ts.depth_reported = false;
     ts.chain_key = initial_chain_key;
+    ts.segment_base = 0;
+    ts.segment_depth = 0;
     const unsigned capacity = current_options().max_lock_depth;
     if (ts.capacity != capacity) {
         ts.held.reset(new (std::nothrow) held_lock[capacity]);
@@ -520,6 +525,13 @@ int find_held(const thread_state& ts, const lock_map& map) {
 // sequence is a chain of its own, and may be new.
 void remove_held(engine_state& e, thread_state& ts, unsigned index, report_queue& reports) {
     const unsigned old_depth = ts.depth;
+    // A lock from an enclosing segment released inside deferred work: the segments above it
+    // start one entry lower.
+    if (index < ts.segment_base)
+        --ts.segment_base;
+    for (unsigned i = 0; i < ts.segment_depth && i < max_context_frames; ++i)
+        if (index < ts.segments[i].base)
+            --ts.segments[i].base;
     ts.chain_key = ts.held[index].prev_chain_key;
     ts.depth = index;
     for (unsigned i = index + 1; i < old_depth; ++i) {
@@ -720,25 +732,43 @@ void reset() {
     reset_splat_count();
 }
 
-context_scope::context_scope(const context_frame& frame) noexcept : pushed_(false) {
+context_scope::context_scope(const context_frame& frame) noexcept : state_(not_pushed) {
     if (!enabled() || reentry_guard::raised())
         return;
     reentry_guard guard;
     thread_state* ts = current_thread_state();
     if (!ts)
         return;
+    sync_epoch(engine(), *ts);
     if (ts->frame_depth < max_context_frames)
         ts->frames[ts->frame_depth] = &frame;
     ++ts->frame_depth;
-    pushed_ = true;
+    state_ = pushed;
+    if (frame.op == fence_op::deferred_work && ts->segment_depth < max_context_frames) {
+        ts->segments[ts->segment_depth++] = {ts->segment_base, ts->chain_key};
+        ts->segment_base = ts->depth;
+        // The key goes on from the enclosing one, marked: a chain in the segment is then cached
+        // per enclosing held stack, so recursion across the boundary is still checked, and it
+        // never matches a chain of the enclosing segment.
+        ts->chain_key = chain_key_mix(ts->chain_key, segment_marker);
+        state_ = pushed_segment;
+    }
 }
 
 context_scope::~context_scope() {
-    if (!pushed_)
+    if (state_ == not_pushed)
         return;
     reentry_guard guard;
-    if (thread_state* ts = current_thread_state())
-        --ts->frame_depth;
+    thread_state* ts = current_thread_state();
+    if (!ts)
+        return;
+    --ts->frame_depth;
+    // After enable(true) reset the thread's stacks, there is no segment left to close.
+    if (state_ == pushed_segment && ts->segment_depth > 0) {
+        const auto& saved = ts->segments[--ts->segment_depth];
+        ts->segment_base = saved.base;
+        ts->chain_key = saved.chain_key;
+    }
 }
 
 lock_map::lock_map(const char* name, std::source_location site) noexcept

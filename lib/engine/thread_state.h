@@ -31,6 +31,16 @@ struct thread_state {
     bool depth_reported = false;
     const context_frame* frames[max_context_frames] = {};
     unsigned frame_depth = 0;  // may exceed max_context_frames; only the first ones are stored
+    // Lock segments (deferred work): edges are recorded only from held locks at or above
+    // segment_base. The saved entries restore the
+    // enclosing segment when a deferred_work frame is popped.
+    struct saved_segment {
+        unsigned base;
+        std::uint64_t chain_key;
+    };
+    unsigned segment_base = 0;
+    saved_segment segments[max_context_frames] = {};
+    unsigned segment_depth = 0;
     int tid = 0;
 };
 

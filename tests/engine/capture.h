@@ -111,8 +111,8 @@ private:
 };
 
 // Takes x then y, and releases both: the selftests' LU2(x, y).
-template <class Lock>
-void lock_unlock_2(Lock& x, Lock& y) {
+template <class X, class Y>
+void lock_unlock_2(X& x, Y& y) {
     x.lock();
     y.lock();
     y.unlock();
