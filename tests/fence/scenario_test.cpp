@@ -510,6 +510,32 @@ TEST_CASE("context lines name deferred work: an array's callback taking D, D hel
     CHECK(contains(report.contexts[1], "querying fence_array"));
 }
 
+TEST_CASE("deferred work is its own lock segment: signalling with a driver lock held records no D -> A") {
+    const auto mode = each_mode();
+    mode_scope modes(mode);
+    capture cap;
+    ring r;
+    fencedep::mutex device{"device->lock", device_key};
+    auto f = mock_on(r.lock);
+    auto a = array_of({f});
+    a->enable_sw_signaling();
+    {
+        // The array's deferred work runs before signal() returns, with D still held; like the
+        // kernel's irq_work it is a context of its own, so no D -> fence_array->lock is recorded.
+        std::lock_guard guard(device);
+        f->signal();
+    }
+    REQUIRE(a->test_signaled_flag());
+    // An array callback that takes D records fence_array->lock -> D: no cycle may close.
+    auto other = array_of({mock_on(r.lock)});
+    device_callback cb;
+    cb.device = &device;
+    REQUIRE(other->add_callback(cb, device_callback::run) == 0);
+    other->fences()[0]->signal();
+    REQUIRE(other->test_signaled_flag());
+    CHECK(cap.kinds() == "");
+}
+
 TEST_CASE("container_rules=off and =error") {
     SUBCASE("off: no report") {
         mode_scope modes(enable_signaling_mode::unlocked, fence_test::container_rules_mode::off);
