@@ -389,11 +389,10 @@ private:
     };
 
     // The enable step: calls the enable_signaling() op the first time, signals the fence if it
-    // says "done", and returns false if the fence is (now) signaled. `_locked` runs with the
-    // fence's lock held (locked mode), `_unlocked` without (unlocked mode). `push_frame` is false
-    // when the caller (enable_sw_signaling) has pushed the enable_signaling frame already.
-    bool enable_locked(bool push_frame) noexcept;
-    bool enable_unlocked(bool push_frame) noexcept;
+    // says "done", and returns false if the fence is (now) signaled. `lock_held`: the caller
+    // holds the fence's lock (locked mode) or not (unlocked mode). `push_frame` is false when the
+    // caller (enable_sw_signaling) has pushed the enable_signaling frame already.
+    bool enable_step(bool lock_held, bool push_frame) noexcept;
     bool signal_timestamp_locked(fence_clock::time_point timestamp) noexcept;
     void release_now() noexcept;
 

@@ -201,7 +201,7 @@ void fence::release_now() noexcept {
 
 // --- enable signaling ----------------------------------------------------------------------
 
-bool fence::enable_locked(bool push_frame) noexcept {
+bool fence::enable_step(bool lock_held, bool push_frame) noexcept {
     const std::uint32_t old = flags_.fetch_or(flag_enable_signal, std::memory_order_acq_rel);
     if (old & flag_signaled)
         return false;
@@ -216,26 +216,10 @@ bool fence::enable_locked(bool push_frame) noexcept {
     }
     if (armed)
         return true;
-    signal_locked();
-    return false;
-}
-
-bool fence::enable_unlocked(bool push_frame) noexcept {
-    const std::uint32_t old = flags_.fetch_or(flag_enable_signal, std::memory_order_acq_rel);
-    if (old & flag_signaled)
-        return false;
-    if (old & flag_enable_signal)
-        return true;
-    bool armed;
-    {
-        std::optional<detail::frame_scope> frame;
-        if (push_frame)
-            frame.emplace(fence_op::enable_signaling, *this);
-        armed = enable_signaling();
-    }
-    if (armed)
-        return true;
-    signal();
+    if (lock_held)
+        signal_locked();
+    else
+        signal();
     return false;
 }
 
@@ -243,11 +227,11 @@ void fence::enable_sw_signaling() noexcept {
     detail::operation_scope operation;
     detail::frame_scope frame(fence_op::enable_signaling, *this);
     if (detail::enable_signaling_unlocked()) {
-        enable_unlocked(false);
+        enable_step(false, false);
         return;
     }
     lock_->lock();
-    enable_locked(false);
+    enable_step(true, false);
     lock_->unlock();
 }
 
@@ -264,9 +248,9 @@ int fence::add_callback(fence_callback& callback, fence_callback_fn func) noexce
     detail::frame_scope frame(fence_op::add_callback, *this);
     const bool unlocked = detail::enable_signaling_unlocked();
     if (unlocked)
-        enable_unlocked(true);
+        enable_step(false, true);
     lock_->lock();
-    const bool armed = unlocked ? !test_signaled_flag() : enable_locked(true);
+    const bool armed = unlocked ? !test_signaled_flag() : enable_step(true, true);
     if (armed) {
         callback.func_ = func;
         callback.prev_ = callbacks_.prev_;
