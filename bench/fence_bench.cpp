@@ -3,9 +3,12 @@
 #include <benchmark/benchmark.h>
 
 #include <memory>
+#include <string>
 #include <vector>
 
 #include <fencedep/fencedep.h>
+
+#include "ratio_reporter.h"
 
 namespace {
 
@@ -113,4 +116,12 @@ BENCHMARK(array_64_create_signal_release)->Arg(0)->Arg(1)->Unit(benchmark::kMicr
 
 }  // namespace
 
-BENCHMARK_MAIN();
+int main(int argc, char** argv) {
+    return bench::run_with_ratios(argc, argv, [](const bench::ratio_reporter& r) {
+        for (const char* name : {"signal_with_callbacks<1>", "signal_with_callbacks<16>",
+                                 "chain_4096_enable_and_signal", "array_64_create_signal_release"}) {
+            const std::string label = std::string("ratio on/off ") + name;
+            r.print_ratio(label.c_str(), std::string(name) + "/1", std::string(name) + "/0");
+        }
+    });
+}

@@ -2,16 +2,15 @@
 // Cost of a lock/unlock pair with fencedep off and on, and of a first-seen edge, vs std::mutex.
 #include <benchmark/benchmark.h>
 
-#include <algorithm>
-#include <cstdio>
 #include <deque>
-#include <map>
 #include <memory>
 #include <mutex>
 #include <string>
 #include <vector>
 
 #include <fencedep/fencedep.h>
+
+#include "ratio_reporter.h"
 
 namespace {
 
@@ -139,87 +138,14 @@ void fencedep_new_edge(benchmark::State& state) {
 }
 BENCHMARK(fencedep_new_edge);
 
-// Prints as usual, and keeps each benchmark's fastest real and CPU time per iteration so that
-// ratios can be taken against raw_mutex from the same run. Both are printed: on a loaded machine
-// real time includes waiting for a core, which CPU time leaves out.
-class ratio_reporter : public benchmark::ConsoleReporter {
-public:
-    ratio_reporter() : benchmark::ConsoleReporter(OO_Tabular) {}
-
-    void ReportRuns(const std::vector<Run>& runs) override {
-        for (const auto& run : runs) {
-            if (run.run_type != Run::RT_Iteration || run.error_occurred)
-                continue;
-            const double scale = time_unit_to_ns(run.time_unit);
-            const timing t{run.GetAdjustedRealTime() * scale, run.GetAdjustedCPUTime() * scale};
-            auto [it, inserted] = best_.emplace(run.benchmark_name(), t);
-            if (!inserted) {
-                it->second.real_ns = std::min(it->second.real_ns, t.real_ns);
-                it->second.cpu_ns = std::min(it->second.cpu_ns, t.cpu_ns);
-            }
-        }
-        benchmark::ConsoleReporter::ReportRuns(runs);
-    }
-
-    void print_ratios() const {
-        const auto raw = best_.find("raw_mutex");
-        if (raw == best_.end() || raw->second.real_ns <= 0 || raw->second.cpu_ns <= 0) {
-            std::printf("no raw_mutex result: no ratios\n");
-            return;
-        }
-        std::printf("\nraw std::mutex lock/unlock: %.2f ns real, %.2f ns CPU\n",
-                    raw->second.real_ns, raw->second.cpu_ns);
-        print_ratio("ratio off/raw", "fencedep_off", raw->second, " (target <= 1.1)");
-        struct depth_target {
-            const char* depth;
-            const char* target;
-        };
-        for (const auto& [depth, target] : {depth_target{"1", " (target <= 3)"},
-                                            depth_target{"4", ""}, depth_target{"8", ""}}) {
-            const std::string label = std::string("ratio on(depth ") + depth + ")/raw";
-            print_ratio(label.c_str(), std::string("fencedep_on/") + depth, raw->second, target);
-        }
-        print_ratio("ratio new edge (1000 classes)/raw", "fencedep_new_edge", raw->second, "");
-    }
-
-private:
-    struct timing {
-        double real_ns;
-        double cpu_ns;
-    };
-
-    static double time_unit_to_ns(benchmark::TimeUnit unit) {
-        switch (unit) {
-        case benchmark::kNanosecond: return 1;
-        case benchmark::kMicrosecond: return 1e3;
-        case benchmark::kMillisecond: return 1e6;
-        case benchmark::kSecond: return 1e9;
-        }
-        return 1;
-    }
-
-    void print_ratio(const char* label, const std::string& name, const timing& raw,
-                     const char* target) const {
-        const auto it = best_.find(name);
-        if (it == best_.end())
-            return;
-        std::printf("%s: %.2f real, %.2f CPU (%.2f ns real, %.2f ns CPU)%s\n", label,
-                    it->second.real_ns / raw.real_ns, it->second.cpu_ns / raw.cpu_ns,
-                    it->second.real_ns, it->second.cpu_ns, target);
-    }
-
-    std::map<std::string, timing> best_;
-};
-
 }  // namespace
 
 int main(int argc, char** argv) {
-    benchmark::Initialize(&argc, argv);
-    if (benchmark::ReportUnrecognizedArguments(argc, argv))
-        return 1;
-    ratio_reporter reporter;
-    benchmark::RunSpecifiedBenchmarks(&reporter);
-    reporter.print_ratios();
-    benchmark::Shutdown();
-    return 0;
+    return bench::run_with_ratios(argc, argv, [](const bench::ratio_reporter& r) {
+        r.print_ratio("ratio off/raw", "fencedep_off", "raw_mutex", " (target <= 1.1)");
+        r.print_ratio("ratio on(depth 1)/raw", "fencedep_on/1", "raw_mutex", " (target <= 3)");
+        r.print_ratio("ratio on(depth 4)/raw", "fencedep_on/4", "raw_mutex");
+        r.print_ratio("ratio on(depth 8)/raw", "fencedep_on/8", "raw_mutex");
+        r.print_ratio("ratio new edge (1000 classes)/raw", "fencedep_new_edge", "raw_mutex");
+    });
 }
