@@ -7,6 +7,7 @@
 // fence context line under each link that was recorded inside a fence operation.
 #include "report/render.h"
 
+#include <errno.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -132,7 +133,8 @@ void renderer::header(const std::string& title) {
     text_ += '\n';
     line("{}", rule);
     line("{}", title);
-    line("fencedep {}, process {}, thread {}", FENCEDEP_VERSION, getpid(), p_.thread);
+    line("fencedep {}, process {}[{}], thread {}", FENCEDEP_VERSION, program_invocation_short_name, getpid(),
+         p_.thread);
     line("{}", std::string(title.size(), '-'));
 }
 
