@@ -47,8 +47,10 @@ FENCEDEP_API extern std::atomic<bool> gate;
 FENCEDEP_ALWAYS_INLINE bool enabled() noexcept { return detail::gate.load(std::memory_order_relaxed); }
 
 // Switches validation on or off in code, as FENCEDEP=1 does from the environment.
-// Switching on starts every thread from an empty held-lock stack (locks taken while off are not
-// known to the validator); classes, edges and reports seen so far are kept (see reset()).
+// Switching on from off starts every thread from an empty held-lock stack (locks taken while off
+// are not known to the validator, so releasing one later is a bad unlock, as in lockdep);
+// enable(true) while on changes nothing. Classes, edges and reports seen so far are kept (see
+// reset()). After a table filled up, only reset() followed by enable(true) switches it back on.
 // Options come from FENCEDEP_OPTIONS, read once at start-up.
 // Takes the engine lock. Reports nothing.
 FENCEDEP_API void enable(bool on);

@@ -386,7 +386,7 @@ void event::validate(std::uint32_t class_id, const lock_map* instance, const voi
 
 // Brings the thread's state up to the current epoch: after enable(true) the locks it recorded
 // while validation was off (or before) are not known to be held any more.
-void sync_epoch(engine_state& e, thread_state& ts) {
+void sync_epoch(thread_state& ts) {
     const std::uint64_t epoch = hot.epoch.load(std::memory_order_acquire);
     if (ts.epoch == epoch)
         return;
@@ -406,12 +406,12 @@ void sync_epoch(engine_state& e, thread_state& ts) {
 
 // The thread state for an event, or null when the event must be ignored (validation off, no
 // state). Callers check the re-entry guard before raising their own.
-thread_state* enter(engine_state& e) {
+thread_state* enter() {
     if (!gate.load(std::memory_order_relaxed))
         return nullptr;
     thread_state* ts = current_thread_state();
     if (ts)
-        sync_epoch(e, *ts);
+        sync_epoch(*ts);
     return ts;
 }
 
@@ -444,7 +444,7 @@ void acquire_event(lock_map& map, unsigned subclass, bool trylock, const void* i
         return;
     engine_state& e = engine();
     reentry_guard guard;
-    thread_state* ts = enter(e);
+    thread_state* ts = enter();
     if (!ts)
         return;
     report_queue reports;
@@ -567,7 +567,7 @@ void release_event(lock_map& map, const void* ip) {
         return;
     engine_state& e = engine();
     reentry_guard guard;
-    thread_state* ts = enter(e);
+    thread_state* ts = enter();
     if (!ts)
         return;
     report_queue reports;
@@ -598,7 +598,7 @@ void destroy_event(lock_map& map) {
     if (reentry_guard::raised())
         return;
     reentry_guard guard;
-    thread_state* ts = enter(e);
+    thread_state* ts = enter();
     if (!ts)
         return;
     const int index = find_held(*ts, map);
@@ -644,7 +644,7 @@ void report_container_nesting(const std::string& what, const std::string& advice
     if (reentry_guard::raised())
         return;
     reentry_guard guard;
-    thread_state* ts = enter(e);
+    thread_state* ts = enter();
     if (!ts)
         return;
     report_queue reports;
@@ -661,14 +661,13 @@ void report_container_nesting(const std::string& what, const std::string& advice
 }
 
 unsigned held_lock_count() noexcept {
-    engine_state& e = engine();
     if (!gate.load(std::memory_order_relaxed) || reentry_guard::raised())
         return 0;
     reentry_guard guard;
     thread_state* ts = current_thread_state();
     if (!ts)
         return 0;
-    sync_epoch(e, *ts);
+    sync_epoch(*ts);
     return ts->depth;
 }
 
@@ -717,7 +716,10 @@ void enable(bool on) {
         }
         if (e.stepped_aside)
             return;  // a full table turned validation off; only reset() brings it back
-        hot.epoch.fetch_add(1, std::memory_order_release);
+        // Only a switch from off forgets the held stacks: while validation stayed on they are
+        // exact, and dropping them would turn the next unlocks into bad-unlock reports.
+        if (!gate.load(std::memory_order_relaxed))
+            hot.epoch.fetch_add(1, std::memory_order_release);
     }
     gate.store(true, std::memory_order_relaxed);
 }
@@ -739,7 +741,7 @@ context_scope::context_scope(const context_frame& frame) noexcept : state_(not_p
     thread_state* ts = current_thread_state();
     if (!ts)
         return;
-    sync_epoch(engine(), *ts);
+    sync_epoch(*ts);
     if (ts->frame_depth < max_context_frames)
         ts->frames[ts->frame_depth] = &frame;
     ++ts->frame_depth;
@@ -807,14 +809,13 @@ void lock_map::release(const void* ip) noexcept {
 }
 
 bool lock_map::held_by_this_thread() const noexcept {
-    engine_state& e = engine();
     if (!enabled() || reentry_guard::raised())
         return false;
     reentry_guard guard;
     thread_state* ts = current_thread_state();
     if (!ts)
         return false;
-    sync_epoch(e, *ts);
+    sync_epoch(*ts);
     return find_held(*ts, *this) >= 0;
 }
 
