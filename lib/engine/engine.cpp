@@ -229,9 +229,13 @@ private:
     stack_id stack_ = 0;
 };
 
+// Room for fencedep's own frames above the user's, which the renderer trims (a fence operation
+// nested in containers can be a dozen frames deep).
+constexpr unsigned trimmed_frames_allowance = 24;
+
 stack_id event::current_stack(unsigned skip) {
     if (!stack_)
-        stack_ = capture_stack(current_options().stack_depth + 24, skip);
+        stack_ = capture_stack(current_options().stack_depth + trimmed_frames_allowance, skip);
     return stack_;
 }
 

@@ -89,12 +89,18 @@ public:
     report run();
 
 private:
+    // Captures keep some frames beyond stack_depth, so that fencedep's own frames can be trimmed
+    // and stack_depth frames of the user's code still remain.
     std::vector<frame> frames(stack_id id) const {
-        if (symbolize_)
-            return symbolize_stack(id);
         std::vector<frame> out;
-        for (std::uintptr_t a : stack_addresses(id))
-            out.push_back(raw_frame(a));
+        if (symbolize_) {
+            out = symbolize_stack(id);
+        } else {
+            for (std::uintptr_t a : stack_addresses(id))
+                out.push_back(raw_frame(a));
+        }
+        if (out.size() > current_options().stack_depth)
+            out.resize(current_options().stack_depth);
         return out;
     }
     frame site(const void* ip) const {

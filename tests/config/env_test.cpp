@@ -251,6 +251,16 @@ TEST_CASE("symbolize chooses between function names and raw addresses in the sta
     }
 }
 
+TEST_CASE("stack_depth bounds every printed stack, counted from the user's first frame") {
+    const spawn_result result = run_probe("1", "stack_depth=1", "abba");
+    INFO(describe(result));
+    CHECK(result.exit_code() == 66);
+    const std::vector<std::string> frames = backtrace_lines(result.err);
+    REQUIRE(frames.size() == 1);
+    CHECK(contains(frames.front(), "probe_lock_b_then_a"));
+    CHECK_FALSE(contains(result.err, "main+"));
+}
+
 TEST_CASE("log_path sends the report to a file named with the pid") {
     char dir_template[] = "/tmp/fencedep-env-test-XXXXXX";
     const char* dir = ::mkdtemp(dir_template);

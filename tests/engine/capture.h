@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
-// Shared by the engine suites: a fresh validator per case and a handler that keeps every report.
+// Shared by the engine and fence suites: a fresh validator per case, a handler that keeps every
+// report, and helpers to check what the reports say.
 #pragma once
 
 #include <algorithm>
@@ -7,6 +8,7 @@
 #include <condition_variable>
 #include <cstddef>
 #include <mutex>
+#include <source_location>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -48,6 +50,25 @@ inline std::string classes_of(const fencedep::report& r) { return joined(r.class
 
 inline bool contains(std::string_view haystack, std::string_view needle) {
     return haystack.find(needle) != std::string_view::npos;
+}
+
+// Whether `stack` has a frame in `function` at `line` of the calling test's own source file
+// (`caller` is the call site; leave it defaulted).
+inline bool has_frame(const std::vector<fencedep::frame>& stack, std::string_view function,
+                      unsigned line, std::source_location caller = std::source_location::current()) {
+    std::string_view path = caller.file_name();
+    const auto file_name = path.substr(path.find_last_of('/') + 1);
+    return std::ranges::any_of(stack, [&](const fencedep::frame& f) {
+        return contains(f.function, function) && f.file.ends_with(file_name) && f.line == line;
+    });
+}
+
+// For a failed CHECK: the stack as "function file:line" lines.
+inline std::string describe(const std::vector<fencedep::frame>& stack) {
+    std::string out;
+    for (const auto& f : stack)
+        out += f.function + " " + f.file + ":" + std::to_string(f.line) + "\n";
+    return out;
 }
 
 // Starts each case as the kernel selftests do: validator reset and on, every report kept here
@@ -116,6 +137,14 @@ void lock_unlock_2(X& x, Y& y) {
     x.lock();
     y.lock();
     y.unlock();
+    x.unlock();
+}
+
+// Takes x, y, then z, each under the ones before, and releases them in reverse.
+template <class X, class Y, class Z>
+void lock_unlock_3(X& x, Y& y, Z& z) {
+    x.lock();
+    lock_unlock_2(y, z);
     x.unlock();
 }
 

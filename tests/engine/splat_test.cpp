@@ -9,6 +9,8 @@
 using engine_test::capture;
 using engine_test::classes_of;
 using engine_test::contains;
+using engine_test::describe;
+using engine_test::has_frame;
 
 namespace {
 
@@ -40,31 +42,6 @@ struct node {
     second.lock.lock(); recursive_line = __LINE__;
     second.lock.unlock();
     first.lock.unlock();
-}
-
-std::string_view this_file_name() {
-    std::string_view path = __FILE__;
-    return path.substr(path.find_last_of('/') + 1);
-}
-
-bool is_frame_of(const fencedep::frame& f, std::string_view function, unsigned line) {
-    return contains(f.function, function) && f.file.ends_with(this_file_name()) && f.line == line;
-}
-
-bool has_frame(const std::vector<fencedep::frame>& stack, std::string_view function,
-               unsigned line) {
-    for (const auto& f : stack)
-        if (is_frame_of(f, function, line))
-            return true;
-    return false;
-}
-
-// For a failed CHECK: the stack as "function file:line" lines.
-std::string describe(const std::vector<fencedep::frame>& stack) {
-    std::string out;
-    for (const auto& f : stack)
-        out += f.function + " " + f.file + ":" + std::to_string(f.line) + "\n";
-    return out;
 }
 
 // Asserts that `needles` occur in `text` in this order.

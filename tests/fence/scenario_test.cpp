@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 // The validator scenarios of dma-fence.md §8 (S1-S6, S8-S10), with their verdicts in both modes.
 #include <chrono>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -13,6 +14,8 @@
 using engine_test::capture;
 using engine_test::classes_of;
 using engine_test::contains;
+using engine_test::describe;
+using engine_test::has_frame;
 using fence_test::array_of;
 using fence_test::each_mode;
 using fence_test::enable_signaling_mode;
@@ -34,27 +37,6 @@ struct ring {
 
 // A driver lock D, e.g. a device mutex.
 fencedep::lock_class_key device_key;
-
-bool is_locked(enable_signaling_mode mode) { return mode == enable_signaling_mode::locked; }
-
-std::string_view this_file_name() {
-    std::string_view path = __FILE__;
-    return path.substr(path.find_last_of('/') + 1);
-}
-
-bool has_frame(const std::vector<fencedep::frame>& stack, std::string_view function, unsigned line) {
-    for (const auto& f : stack)
-        if (contains(f.function, function) && f.file.ends_with(this_file_name()) && f.line == line)
-            return true;
-    return false;
-}
-
-std::string describe(const std::vector<fencedep::frame>& stack) {
-    std::string out;
-    for (const auto& f : stack)
-        out += f.function + " " + f.file + ":" + std::to_string(f.line) + "\n";
-    return out;
-}
 
 // The two composition sites of S3; each records the line of its enable call.
 unsigned array_into_chain_line = 0;
@@ -79,15 +61,35 @@ void signal_all(const std::vector<fence_ref<>>& fences) {
         f->signal();
 }
 
+// Every scenario runs once per enable_signaling mode (`mode`), reports kept in `cap`, with a
+// ring `r` for leaf fences of class L.
+struct scenario {
+    const enable_signaling_mode mode = each_mode();
+    mode_scope modes{mode};
+    capture cap;
+    ring r;
+
+    // The verdict of a lock report that needs a container lock held while enabling. Both modes
+    // report `warnings` (the structural container warnings, "" for none); locked mode then
+    // reports `kind` over the cycle `cycle`. Returns that report in locked mode.
+    std::optional<fencedep::report> locked_only(const std::string& warnings, const std::string& kind,
+                                                const char* cycle) const {
+        if (mode != enable_signaling_mode::locked) {
+            CHECK(cap.kinds() == warnings);
+            return std::nullopt;
+        }
+        REQUIRE(cap.kinds() == (warnings.empty() ? kind : warnings + ", " + kind));
+        const auto report = cap.at(cap.count() - 1);
+        CHECK(classes_of(report) == cycle);
+        return report;
+    }
+};
+
 }  // namespace
 
 TEST_SUITE("fence-scenarios") {
 
-TEST_CASE("S1 array into chain, alone: OK") {
-    const auto mode = each_mode();
-    mode_scope modes(mode);
-    capture cap;
-    ring r;
+TEST_CASE_FIXTURE(scenario, "S1 array into chain, alone: OK") {
     auto f1 = mock_on(r.lock);
     auto f2 = mock_on(r.lock);
     auto chain = array_into_chain(f1, f2);
@@ -96,11 +98,7 @@ TEST_CASE("S1 array into chain, alone: OK") {
     CHECK(cap.kinds() == "");
 }
 
-TEST_CASE("S2 chain into array, alone: no lock report, a container warning") {
-    const auto mode = each_mode();
-    mode_scope modes(mode);
-    capture cap;
-    ring r;
+TEST_CASE_FIXTURE(scenario, "S2 chain into array, alone: no lock report, a container warning") {
     auto f1 = mock_on(r.lock);
     auto f2 = mock_on(r.lock);
     auto array = chain_into_array(f1, f2);
@@ -119,11 +117,7 @@ TEST_CASE("S2 chain into array, alone: no lock report, a container warning") {
                   describe(warning.stacks[0]));
 }
 
-TEST_CASE("S3 array into chain and chain into array: circular A <-> C (locked only)") {
-    const auto mode = each_mode();
-    mode_scope modes(mode);
-    capture cap;
-    ring r;
+TEST_CASE_FIXTURE(scenario, "S3 array into chain and chain into array: circular A <-> C (locked only)") {
     auto f1 = mock_on(r.lock);
     auto f2 = mock_on(r.lock);
     auto f3 = mock_on(r.lock);
@@ -134,14 +128,12 @@ TEST_CASE("S3 array into chain and chain into array: circular A <-> C (locked on
     elsewhere.join();
     signal_all({f1, f2, f3, f4});
 
-    if (!is_locked(mode)) {
-        // The 2026 proposal holds no container lock while enabling: only the structural warning.
-        CHECK(cap.kinds() == "fence_container_nesting");
+    // The 2026 proposal holds no container lock while enabling: only the structural warning.
+    const auto found = locked_only("fence_container_nesting", "circular_dependency",
+                                   "fence_array->lock, fence_chain->lock");
+    if (!found)
         return;
-    }
-    REQUIRE(cap.kinds() == "fence_container_nesting, circular_dependency");
-    const auto r3 = cap.at(1);
-    CHECK(classes_of(r3) == "fence_array->lock, fence_chain->lock");
+    const auto& r3 = *found;
     REQUIRE(r3.stacks.size() == 2);
     REQUIRE(r3.contexts.size() == 2);
     INFO("text:\n", r3.text);
@@ -160,11 +152,7 @@ TEST_CASE("S3 array into chain and chain into array: circular A <-> C (locked on
     CHECK(contains(r3.text, "recorded while enabling signaling on fence_chain"));
 }
 
-TEST_CASE("S4 array into array: recursive fence_array->lock (locked only), plus a warning") {
-    const auto mode = each_mode();
-    mode_scope modes(mode);
-    capture cap;
-    ring r;
+TEST_CASE_FIXTURE(scenario, "S4 array into array: recursive fence_array->lock (locked only), plus a warning") {
     auto f1 = mock_on(r.lock);
     auto f2 = mock_on(r.lock);
     auto f3 = mock_on(r.lock);
@@ -172,38 +160,22 @@ TEST_CASE("S4 array into array: recursive fence_array->lock (locked only), plus 
     a2->enable_sw_signaling();
     signal_all({f1, f2, f3});
     CHECK(a2->is_signaled());
-    if (!is_locked(mode)) {
-        CHECK(cap.kinds() == "fence_container_nesting");
-        return;
-    }
-    REQUIRE(cap.kinds() == "fence_container_nesting, recursive_locking");
-    CHECK(classes_of(cap.at(1)) == "fence_array->lock, fence_array->lock");
+    locked_only("fence_container_nesting", "recursive_locking",
+                "fence_array->lock, fence_array->lock");
 }
 
-TEST_CASE("S5a chain as a chain's contained fence: recursive fence_chain->lock (locked only)") {
-    const auto mode = each_mode();
-    mode_scope modes(mode);
-    capture cap;
-    ring r;
+TEST_CASE_FIXTURE(scenario, "S5a chain as a chain's contained fence: recursive fence_chain->lock (locked only)") {
     auto f1 = mock_on(r.lock);
     auto c2 = fence_chain::create(nullptr, fence_chain::create(nullptr, f1, 1), 2);
     c2->enable_sw_signaling();
     f1->signal();
     CHECK(c2->is_signaled());
-    if (!is_locked(mode)) {
-        CHECK(cap.kinds() == "fence_container_nesting");
-        return;
-    }
-    REQUIRE(cap.kinds() == "fence_container_nesting, recursive_locking");
-    CHECK(classes_of(cap.at(1)) == "fence_chain->lock, fence_chain->lock");
-    CHECK(contains(cap.at(0).text, "as its contained fence"));
+    if (locked_only("fence_container_nesting", "recursive_locking",
+                    "fence_chain->lock, fence_chain->lock"))
+        CHECK(contains(cap.at(0).text, "as its contained fence"));
 }
 
-TEST_CASE("S5b chains joined through prev (a timeline): OK, no chain -> chain edge") {
-    const auto mode = each_mode();
-    mode_scope modes(mode);
-    capture cap;
-    ring r;
+TEST_CASE_FIXTURE(scenario, "S5b chains joined through prev (a timeline): OK, no chain -> chain edge") {
     auto f1 = mock_on(r.lock);
     auto f2 = mock_on(r.lock);
     auto c1 = fence_chain::create(nullptr, f1, 1);
@@ -223,7 +195,8 @@ namespace {
 
 // S6's callback: takes the device lock from inside a fence callback (under the fence's lock).
 struct device_callback : fencedep::fence_callback {
-    fencedep::mutex* device = nullptr;
+    explicit device_callback(fencedep::mutex& device_lock) : device(&device_lock) {}
+    fencedep::mutex* device;
     static void run(fence&, fencedep::fence_callback& cb) noexcept {
         auto& self = static_cast<device_callback&>(cb);
         self.device->lock();
@@ -242,18 +215,13 @@ struct deferring_callback : fencedep::fence_callback {
 
 }  // namespace
 
-TEST_CASE("S6 a callback takes a driver lock that a signaller holds: circular L <-> D") {
-    const auto mode = each_mode();
-    mode_scope modes(mode);
-    capture cap;
-    ring r;
+TEST_CASE_FIXTURE(scenario, "S6 a callback takes a driver lock that a signaller holds: circular L <-> D") {
     fencedep::mutex device{"device->lock", device_key};
     auto f = mock_on(r.lock);
     auto g = mock_on(r.lock);
 
     SUBCASE("callback takes D: REPORT") {
-        device_callback cb;
-        cb.device = &device;
+        device_callback cb{device};
         std::thread t1([&] {
             CHECK(f->add_callback(cb, device_callback::run) == 0);
             f->signal();  // L -> D
@@ -300,32 +268,27 @@ struct reenter_callback : fencedep::fence_callback {
     }
 };
 
+// Signals `child`, whose callback then enables `container` under the child's lock.
+void signal_reentering(fence& child, fence& container) {
+    reenter_callback cb;
+    cb.container = &container;
+    REQUIRE(child.add_callback(cb, reenter_callback::enable) == 0);
+    child.signal();
+}
+
 }  // namespace
 
-TEST_CASE("S8 re-entering container enabling from a child callback") {
-    const auto mode = each_mode();
-    mode_scope modes(mode);
-    capture cap;
-
+TEST_CASE_FIXTURE(scenario, "S8 re-entering container enabling from a child callback") {
     SUBCASE("the array enabled elsewhere, then again from a child's callback: circular A <-> L "
             "(locked only)") {
-        ring r;
         auto f1 = mock_on(r.lock);
         auto f2 = mock_on(r.lock);
         auto a = array_of({f1, f2});
         a->enable_sw_signaling();  // A -> L (locked mode)
-        reenter_callback cb;
-        cb.container = a.get();
-        REQUIRE(f1->add_callback(cb, reenter_callback::enable) == 0);
-        f1->signal();  // the callback takes A under L (locked mode)
+        signal_reentering(*f1, *a);  // the callback takes A under L (locked mode)
         f2->signal();
         CHECK(a->is_signaled());
-        if (is_locked(mode)) {
-            REQUIRE(cap.kinds() == "circular_dependency");
-            CHECK(classes_of(cap.at(0)) == "ring->fence_lock, fence_array->lock");
-        } else {
-            CHECK(cap.kinds() == "");
-        }
+        locked_only("", "circular_dependency", "ring->fence_lock, fence_array->lock");
     }
     SUBCASE("a fresh array over a fence of the same class, enabled from a callback: recursive L "
             "in both modes") {
@@ -335,10 +298,7 @@ TEST_CASE("S8 re-entering container enabling from a child callback") {
         auto f1 = mock_on(r1.lock);
         auto f2 = mock_on(r2.lock);
         auto a = array_of({f2});
-        reenter_callback cb;
-        cb.container = a.get();
-        REQUIRE(f1->add_callback(cb, reenter_callback::enable) == 0);
-        f1->signal();
+        signal_reentering(*f1, *a);
         f2->signal();
         CHECK(a->is_signaled());
         REQUIRE(cap.kinds() == "recursive_locking");
@@ -360,12 +320,7 @@ struct polled_fence final : fence {
 
 }  // namespace
 
-TEST_CASE("S9 must-not-flag basics") {
-    const auto mode = each_mode();
-    mode_scope modes(mode);
-    capture cap;
-    ring r;
-
+TEST_CASE_FIXTURE(scenario, "S9 must-not-flag basics") {
     SUBCASE("two arrays enabled one after the other") {
         auto a1 = array_of({mock_on(r.lock), mock_on(r.lock)});
         auto a2 = array_of({mock_on(r.lock), mock_on(r.lock)});
@@ -444,11 +399,7 @@ fencedep::lock_class_key wrapper_key;
 
 }  // namespace
 
-TEST_CASE("S10 class granularity: containers have their own classes; leaves may choose one") {
-    const auto mode = each_mode();
-    mode_scope modes(mode);
-    capture cap;
-
+TEST_CASE_FIXTURE(scenario, "S10 class granularity: containers have their own classes; leaves may choose one") {
     SUBCASE("S1 over fences with the default per-fence lock: OK") {
         auto f1 = fence_test::mock();
         auto f2 = fence_test::mock();
@@ -464,12 +415,7 @@ TEST_CASE("S10 class granularity: containers have their own classes; leaves may 
         wrapper->enable_sw_signaling();
         inner->signal();
         wrapper->signal();
-        if (is_locked(mode)) {
-            REQUIRE(cap.kinds() == "recursive_locking");
-            CHECK(classes_of(cap.at(0)) == "fence->lock, fence->lock");
-        } else {
-            CHECK(cap.kinds() == "");
-        }
+        locked_only("", "recursive_locking", "fence->lock, fence->lock");
     }
     SUBCASE("the wrapper with a class of its own: OK") {
         auto inner = fence_test::mock();
@@ -482,16 +428,11 @@ TEST_CASE("S10 class granularity: containers have their own classes; leaves may 
     }
 }
 
-TEST_CASE("context lines name deferred work: an array's callback taking D, D held to enable") {
-    const auto mode = each_mode();
-    mode_scope modes(mode);
-    capture cap;
-    ring r;
+TEST_CASE_FIXTURE(scenario, "context lines name deferred work: an array's callback taking D, D held to enable") {
     fencedep::mutex device{"device->lock", device_key};
     auto f = mock_on(r.lock);
     auto a = array_of({f});
-    device_callback cb;
-    cb.device = &device;
+    device_callback cb{device};
     REQUIRE(a->add_callback(cb, device_callback::run) == 0);
     f->signal();  // deferred work signals the array; its callback takes D: A -> D
     REQUIRE(a->test_signaled_flag());
@@ -510,11 +451,7 @@ TEST_CASE("context lines name deferred work: an array's callback taking D, D hel
     CHECK(contains(report.contexts[1], "querying fence_array"));
 }
 
-TEST_CASE("deferred work is its own lock segment: signalling with a driver lock held records no D -> A") {
-    const auto mode = each_mode();
-    mode_scope modes(mode);
-    capture cap;
-    ring r;
+TEST_CASE_FIXTURE(scenario, "deferred work is its own lock segment: signalling with a driver lock held records no D -> A") {
     fencedep::mutex device{"device->lock", device_key};
     auto f = mock_on(r.lock);
     auto a = array_of({f});
@@ -528,8 +465,7 @@ TEST_CASE("deferred work is its own lock segment: signalling with a driver lock 
     REQUIRE(a->test_signaled_flag());
     // An array callback that takes D records fence_array->lock -> D: no cycle may close.
     auto other = array_of({mock_on(r.lock)});
-    device_callback cb;
-    cb.device = &device;
+    device_callback cb{device};
     REQUIRE(other->add_callback(cb, device_callback::run) == 0);
     other->fences()[0]->signal();
     REQUIRE(other->test_signaled_flag());
