@@ -140,6 +140,39 @@ void lock_unlock_2(X& x, Y& y) {
     x.unlock();
 }
 
+// Six classes named by letter, each constructed on a line of its own (a class is a construction
+// line), so that every instance of the struct shares them.
+template <class Lock>
+struct lettered_locks {
+    Lock a{"A"};
+    Lock b{"B"};
+    Lock c{"C"};
+    Lock d{"D"};
+    Lock e{"E"};
+    Lock x{"X"};
+
+    Lock& operator[](char name) {
+        switch (name) {
+        case 'A': return a;
+        case 'B': return b;
+        case 'C': return c;
+        case 'D': return d;
+        case 'E': return e;
+        case 'X': return x;
+        }
+        FAIL("no lock named ", name);
+        return a;
+    }
+};
+
+// LU2 for each pair of letters, in order: lock_unlock_pairs(l, {"AB", "BC"}) is LU2(A, B);
+// LU2(B, C).
+template <class Lock>
+void lock_unlock_pairs(lettered_locks<Lock>& l, const std::vector<std::string_view>& pairs) {
+    for (const auto pair : pairs)
+        lock_unlock_2(l[pair.at(0)], l[pair.at(1)]);
+}
+
 // Takes x, y, then z, each under the ones before, and releases them in reverse.
 template <class X, class Y, class Z>
 void lock_unlock_3(X& x, Y& y, Z& z) {

@@ -5,20 +5,11 @@
 using engine_test::capture;
 using engine_test::classes_of;
 using engine_test::lock_unlock_2;
+using engine_test::lock_unlock_3;
+using engine_test::lock_unlock_pairs;
 
-namespace {
-
-// Six classes, one construction line each.
-struct locks {
-    fencedep::spinlock a{"A"};
-    fencedep::spinlock b{"B"};
-    fencedep::spinlock c{"C"};
-    fencedep::spinlock d{"D"};
-    fencedep::spinlock e{"E"};
-    fencedep::spinlock x{"X"};
-};
-
-}  // namespace
+// Six classes, A to E and X; every instance shares them.
+using locks = engine_test::lettered_locks<fencedep::spinlock>;
 
 TEST_SUITE("engine") {
 
@@ -29,33 +20,19 @@ TEST_CASE("the reported cycle is the shortest one") {
     SUBCASE("a direct edge beside a longer path") {
         // The long path is recorded first, so a search that stops at the first path found
         // would print it.
-        lock_unlock_2(l.a, l.b);
-        lock_unlock_2(l.b, l.c);
-        lock_unlock_2(l.c, l.d);
-        lock_unlock_2(l.a, l.x);
-        lock_unlock_2(l.x, l.d);
-        lock_unlock_2(l.a, l.d);
+        lock_unlock_pairs(l, {"AB", "BC", "CD", "AX", "XD", "AD"});
         REQUIRE(cap.kinds() == "");
         lock_unlock_2(l.d, l.a);
         REQUIRE(cap.kinds() == "circular_dependency");
         CHECK(classes_of(cap.at(0)) == "D, A");
     }
     SUBCASE("two indirect paths") {
-        lock_unlock_2(l.a, l.b);
-        lock_unlock_2(l.b, l.c);
-        lock_unlock_2(l.c, l.d);
-        lock_unlock_2(l.a, l.e);
-        lock_unlock_2(l.e, l.d);
-        lock_unlock_2(l.d, l.a);
+        lock_unlock_pairs(l, {"AB", "BC", "CD", "AE", "ED", "DA"});
         REQUIRE(cap.kinds() == "circular_dependency");
         CHECK(classes_of(cap.at(0)) == "D, E, A");
     }
     SUBCASE("edges that lead away from the held lock do not count") {
-        lock_unlock_2(l.a, l.x);
-        lock_unlock_2(l.x, l.e);
-        lock_unlock_2(l.a, l.b);
-        lock_unlock_2(l.b, l.c);
-        lock_unlock_2(l.c, l.a);
+        lock_unlock_pairs(l, {"AX", "XE", "AB", "BC", "CA"});
         REQUIRE(cap.kinds() == "circular_dependency");
         CHECK(classes_of(cap.at(0)) == "C, B, A");
     }
@@ -192,12 +169,7 @@ TEST_CASE("trylock rules (lockdep.md §1.8)") {
         }
     }
     SUBCASE("held [A, B] then C records only B->C: the cycle through A goes via B") {
-        l.a.lock();
-        l.b.lock();
-        l.c.lock();
-        l.c.unlock();
-        l.b.unlock();
-        l.a.unlock();
+        lock_unlock_3(l.a, l.b, l.c);
         lock_unlock_2(l.c, l.a);
         REQUIRE(cap.kinds() == "circular_dependency");
         CHECK(classes_of(cap.at(0)) == "C, B, A");

@@ -18,22 +18,39 @@ namespace {
 constexpr unsigned lock_count = 64;
 std::array<fencedep::lock_class_key, lock_count> keys;
 
+using lock_list = std::vector<std::unique_ptr<fencedep::spinlock>>;
+using table_size = std::uint32_t fencedep::detail::options::*;
+
 // Locks of distinct classes (explicit keys, so that one loop can make many).
-std::vector<std::unique_ptr<fencedep::spinlock>> make_locks() {
-    std::vector<std::unique_ptr<fencedep::spinlock>> locks;
+lock_list make_locks() {
+    lock_list locks;
     for (auto& key : keys)
         locks.push_back(std::make_unique<fencedep::spinlock>("exhaust", key));
     return locks;
 }
 
-// Runs the case with tiny tables, and gives the next case the options it started with.
+// Takes each lock alone: a new class and a new chain for each.
+void take_each(lock_list& locks) {
+    for (auto& lock : locks) {
+        lock->lock();
+        lock->unlock();
+    }
+}
+
+// Takes each lock with the next one under it: a new edge for each pair.
+void take_neighbours(lock_list& locks) {
+    for (std::size_t i = 0; i + 1 < locks.size(); ++i)
+        engine_test::lock_unlock_2(*locks[i], *locks[i + 1]);
+}
+
+// Runs the case with one tiny table, and gives the next case the options it started with.
 class tiny_tables {
 public:
-    explicit tiny_tables(void (*shrink)(fencedep::detail::options&))
+    tiny_tables(table_size table, std::uint32_t limit)
         : saved_(fencedep::detail::current_options()) {
         auto opts = saved_;
         opts.enabled = true;
-        shrink(opts);
+        opts.*table = limit;
         fencedep::detail::reconfigure(opts);
     }
     ~tiny_tables() { fencedep::detail::reconfigure(saved_); }
@@ -44,10 +61,17 @@ private:
     fencedep::detail::options saved_;
 };
 
-// After the table filled up: exactly one report, which names the option and its figure, and
-// validation stays off (reversed orders go unreported) while the locks themselves still work.
-void check_exhausted(const capture& cap, const char* option, std::uint32_t limit,
-                     std::vector<std::unique_ptr<fencedep::spinlock>>& locks) {
+// Cuts the table `option` (`table` in the options) down to `limit` entries and fills it by
+// taking the locks as `take` does. Then: exactly one report, which names the option and its
+// figure, and validation stays off (reversed orders go unreported) while the locks themselves
+// still work.
+void check_exhaustion(table_size table, const char* option, std::uint32_t limit,
+                      void (*take)(lock_list&)) {
+    tiny_tables tables(table, limit);
+    capture cap;
+    auto locks = make_locks();
+    take(locks);
+
     REQUIRE(cap.kinds() == "table_exhausted");
     const auto r = cap.at(0);
     INFO("text:\n", r.text);
@@ -56,12 +80,8 @@ void check_exhausted(const capture& cap, const char* option, std::uint32_t limit
     CHECK(contains(r.text, std::to_string(limit)));
     CHECK_FALSE(fencedep::enabled());
 
-    for (std::size_t i = 0; i + 1 < locks.size(); ++i) {
-        locks[i + 1]->lock();
-        locks[i]->lock();
-        locks[i]->unlock();
-        locks[i + 1]->unlock();
-    }
+    for (std::size_t i = 0; i + 1 < locks.size(); ++i)
+        engine_test::lock_unlock_2(*locks[i + 1], *locks[i]);
     CHECK_FALSE(locks[0]->map().held_by_this_thread());
     CHECK(cap.kinds() == "table_exhausted");
 }
@@ -71,48 +91,25 @@ void check_exhausted(const capture& cap, const char* option, std::uint32_t limit
 TEST_SUITE("engine") {
 
 TEST_CASE("max_classes exhausted") {
-    constexpr std::uint32_t limit = 13;
-    tiny_tables tables([](fencedep::detail::options& o) { o.max_classes = limit; });
-    capture cap;
-    auto locks = make_locks();
-    for (auto& lock : locks) {
-        lock->lock();
-        lock->unlock();
-    }
-    check_exhausted(cap, "max_classes", limit, locks);
+    check_exhaustion(&fencedep::detail::options::max_classes, "max_classes", 13, take_each);
 }
 
 TEST_CASE("max_edges exhausted") {
-    constexpr std::uint32_t limit = 17;
-    tiny_tables tables([](fencedep::detail::options& o) { o.max_edges = limit; });
-    capture cap;
-    auto locks = make_locks();
-    for (std::size_t i = 0; i + 1 < locks.size(); ++i)
-        engine_test::lock_unlock_2(*locks[i], *locks[i + 1]);
-    check_exhausted(cap, "max_edges", limit, locks);
+    check_exhaustion(&fencedep::detail::options::max_edges, "max_edges", 17, take_neighbours);
 }
 
 TEST_CASE("max_chains exhausted") {
-    constexpr std::uint32_t limit = 19;
-    tiny_tables tables([](fencedep::detail::options& o) { o.max_chains = limit; });
-    capture cap;
-    auto locks = make_locks();
-    for (auto& lock : locks) {
-        lock->lock();
-        lock->unlock();
-    }
-    check_exhausted(cap, "max_chains", limit, locks);
+    check_exhaustion(&fencedep::detail::options::max_chains, "max_chains", 19, take_each);
 }
 
 TEST_CASE("the tables in force before are back after a case with tiny ones") {
     const auto before = fencedep::detail::current_options().max_classes;
     {
-        tiny_tables tables([](fencedep::detail::options& o) { o.max_classes = 2; });
+        tiny_tables tables(&fencedep::detail::options::max_classes, 2);
     }
     capture cap;
     auto locks = make_locks();
-    for (std::size_t i = 0; i + 1 < locks.size(); ++i)
-        engine_test::lock_unlock_2(*locks[i], *locks[i + 1]);
+    take_neighbours(locks);
     CHECK(fencedep::enabled());
     CHECK(cap.kinds() == "");
     CHECK(fencedep::detail::current_options().max_classes == before);

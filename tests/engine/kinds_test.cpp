@@ -24,6 +24,14 @@ struct device {
 
 void name_this_thread(const char* name) { pthread_setname_np(pthread_self(), name); }
 
+// The one report so far, which must be of `kind` and titled as the kernel titles that kind.
+fencedep::report only_warning(const capture& cap, const char* kind) {
+    REQUIRE(cap.kinds() == kind);
+    const auto r = cap.at(0);
+    CHECK(r.title == std::string("WARNING: ") + fencedep::report_title(r.kind));
+    return r;
+}
+
 }  // namespace
 
 TEST_SUITE("engine") {
@@ -36,10 +44,8 @@ TEST_CASE("circular_dependency") {
 
     SUBCASE("B then A after A then B") {
         lock_unlock_2(b, a);
-        REQUIRE(cap.kinds() == "circular_dependency");
-        const auto r = cap.at(0);
+        const auto r = only_warning(cap, "circular_dependency");
         CHECK(r.kind == report_kind::circular_dependency);
-        CHECK(r.title == std::string("WARNING: ") + fencedep::report_title(r.kind));
         CHECK(classes_of(r) == "B, A");
         CHECK(r.stacks.size() == r.classes.size());
         CHECK(r.is_splat);
@@ -58,13 +64,8 @@ TEST_CASE("recursive_locking") {
     device second;
 
     SUBCASE("two instances of a member lock's class nest") {
-        first.lock.lock();
-        second.lock.lock();
-        second.lock.unlock();
-        first.lock.unlock();
-        REQUIRE(cap.kinds() == "recursive_locking");
-        const auto r = cap.at(0);
-        CHECK(r.title == std::string("WARNING: ") + fencedep::report_title(r.kind));
+        lock_unlock_2(first.lock, second.lock);
+        const auto r = only_warning(cap, "recursive_locking");
         REQUIRE(!r.classes.empty());
         for (const auto& name : r.classes)
             CHECK(name == "dev->lock");
@@ -145,9 +146,7 @@ TEST_CASE("bad_unlock_balance") {
 
     SUBCASE("release of a lock never taken") {
         map.release();
-        REQUIRE(cap.kinds() == "bad_unlock_balance");
-        const auto r = cap.at(0);
-        CHECK(r.title == std::string("WARNING: ") + fencedep::report_title(r.kind));
+        const auto r = only_warning(cap, "bad_unlock_balance");
         CHECK(classes_of(r) == "M");
     }
     SUBCASE("double unlock of a spinlock") {
@@ -185,9 +184,7 @@ TEST_CASE("held_lock_freed") {
         auto* lock = new fencedep::spinlock("heap->lock");
         lock->lock();
         delete lock;
-        REQUIRE(cap.kinds() == "held_lock_freed");
-        const auto r = cap.at(0);
-        CHECK(r.title == std::string("WARNING: ") + fencedep::report_title(r.kind));
+        const auto r = only_warning(cap, "held_lock_freed");
         CHECK(classes_of(r) == "heap->lock");
     }
     SUBCASE("a lock_map destroyed while held, below another held lock") {
@@ -321,10 +318,7 @@ TEST_CASE("an explicit lock_class_key makes one class of locks built on differen
     fencedep::spinlock unkeyed_second{"ring->lock"};
 
     SUBCASE("same key: recursive") {
-        first.lock();
-        second.lock();
-        second.unlock();
-        first.unlock();
+        lock_unlock_2(first, second);
         REQUIRE(cap.kinds() == "recursive_locking");
         REQUIRE(!cap.at(0).classes.empty());
         CHECK(cap.at(0).classes.front() == "ring->lock");
@@ -337,10 +331,7 @@ TEST_CASE("an explicit lock_class_key makes one class of locks built on differen
         CHECK(classes_of(cap.at(0)) == "other, ring->lock");
     }
     SUBCASE("different lines without a key: two classes") {
-        unkeyed_first.lock();
-        unkeyed_second.lock();
-        unkeyed_second.unlock();
-        unkeyed_first.unlock();
+        lock_unlock_2(unkeyed_first, unkeyed_second);
         CHECK(cap.kinds() == "");
     }
 }

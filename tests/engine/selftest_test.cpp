@@ -1,13 +1,16 @@
 // SPDX-License-Identifier: MIT
 // The kernel locking-selftest basic families (lockdep.md §5.3) for fencedep::spinlock and mutex.
 #include <memory>
+#include <string_view>
 #include <type_traits>
+#include <vector>
 
 #include "capture.h"
 
 using engine_test::capture;
 using engine_test::classes_of;
-using engine_test::lock_unlock_2;
+using engine_test::lettered_locks;
+using engine_test::lock_unlock_pairs;
 
 namespace {
 
@@ -39,14 +42,31 @@ void hold_for_destruction(Lock& lock) {
         lock.map().acquire();
 }
 
-// Four classes, each constructed on a line of its own (a class is a construction line).
-template <class Lock>
-struct abcd {
-    Lock a{"A"};
-    Lock b{"B"};
-    Lock c{"C"};
-    Lock d{"D"};
+// A cycle family of the selftests, pairs of lock names standing for LU2: `order` is taken
+// first; then the "closed" variant takes `closing` and must report the cycle `cycle`, and the
+// "open" variant takes `open`, which agrees with the order, and must report nothing.
+struct cycle_family {
+    std::vector<std::string_view> order;
+    std::string_view closing;
+    const char* cycle;
+    std::string_view open;
 };
+
+template <class Lock>
+void check_cycle(const cycle_family& family) {
+    capture cap;
+    lettered_locks<Lock> l;
+    lock_unlock_pairs(l, family.order);
+    SUBCASE("closed") {
+        lock_unlock_pairs(l, {family.closing});
+        REQUIRE(cap.kinds() == "circular_dependency");
+        CHECK(classes_of(cap.at(0)) == family.cycle);
+    }
+    SUBCASE("open") {
+        lock_unlock_pairs(l, {family.open});
+        CHECK(cap.kinds() == "");
+    }
+}
 
 }  // namespace
 
@@ -78,106 +98,35 @@ TEST_CASE_TEMPLATE("selftest AA: two instances of one class nest", Lock, fencede
 }
 
 TEST_CASE_TEMPLATE("selftest ABBA", Lock, fencedep::spinlock, fencedep::mutex) {
-    capture cap;
-    abcd<Lock> l;
-    lock_unlock_2(l.a, l.b);
-    SUBCASE("closed") {
-        lock_unlock_2(l.b, l.a);
-        REQUIRE(cap.kinds() == "circular_dependency");
-        CHECK(classes_of(cap.at(0)) == "B, A");
-    }
-    SUBCASE("open") {
-        lock_unlock_2(l.a, l.b);
-        CHECK(cap.kinds() == "");
-    }
+    check_cycle<Lock>({.order = {"AB"}, .closing = "BA", .cycle = "B, A", .open = "AB"});
 }
 
 TEST_CASE_TEMPLATE("selftest ABBCCA", Lock, fencedep::spinlock, fencedep::mutex) {
-    capture cap;
-    abcd<Lock> l;
-    lock_unlock_2(l.a, l.b);
-    lock_unlock_2(l.b, l.c);
-    SUBCASE("closed") {
-        lock_unlock_2(l.c, l.a);
-        REQUIRE(cap.kinds() == "circular_dependency");
-        CHECK(classes_of(cap.at(0)) == "C, B, A");
-    }
-    SUBCASE("open") {
-        lock_unlock_2(l.a, l.c);
-        CHECK(cap.kinds() == "");
-    }
+    check_cycle<Lock>({.order = {"AB", "BC"}, .closing = "CA", .cycle = "C, B, A", .open = "AC"});
 }
 
 TEST_CASE_TEMPLATE("selftest ABCABC", Lock, fencedep::spinlock, fencedep::mutex) {
-    capture cap;
-    abcd<Lock> l;
-    lock_unlock_2(l.a, l.b);
-    lock_unlock_2(l.c, l.a);
-    SUBCASE("closed") {
-        lock_unlock_2(l.b, l.c);
-        REQUIRE(cap.kinds() == "circular_dependency");
-        CHECK(classes_of(cap.at(0)) == "B, A, C");
-    }
-    SUBCASE("open") {
-        lock_unlock_2(l.c, l.b);
-        CHECK(cap.kinds() == "");
-    }
+    check_cycle<Lock>({.order = {"AB", "CA"}, .closing = "BC", .cycle = "B, A, C", .open = "CB"});
 }
 
 TEST_CASE_TEMPLATE("selftest ABBCCDDA", Lock, fencedep::spinlock, fencedep::mutex) {
-    capture cap;
-    abcd<Lock> l;
-    lock_unlock_2(l.a, l.b);
-    lock_unlock_2(l.b, l.c);
-    lock_unlock_2(l.c, l.d);
-    SUBCASE("closed") {
-        lock_unlock_2(l.d, l.a);
-        REQUIRE(cap.kinds() == "circular_dependency");
-        CHECK(classes_of(cap.at(0)) == "D, C, B, A");
-    }
-    SUBCASE("open") {
-        lock_unlock_2(l.a, l.d);
-        CHECK(cap.kinds() == "");
-    }
+    check_cycle<Lock>(
+        {.order = {"AB", "BC", "CD"}, .closing = "DA", .cycle = "D, C, B, A", .open = "AD"});
 }
 
 TEST_CASE_TEMPLATE("selftest ABCDBDDA", Lock, fencedep::spinlock, fencedep::mutex) {
-    capture cap;
-    abcd<Lock> l;
-    lock_unlock_2(l.a, l.b);
-    lock_unlock_2(l.c, l.d);
-    lock_unlock_2(l.b, l.d);
-    SUBCASE("closed") {
-        lock_unlock_2(l.d, l.a);
-        REQUIRE(cap.kinds() == "circular_dependency");
-        CHECK(classes_of(cap.at(0)) == "D, B, A");
-    }
-    SUBCASE("open") {
-        lock_unlock_2(l.a, l.d);
-        CHECK(cap.kinds() == "");
-    }
+    check_cycle<Lock>(
+        {.order = {"AB", "CD", "BD"}, .closing = "DA", .cycle = "D, B, A", .open = "AD"});
 }
 
 TEST_CASE_TEMPLATE("selftest ABCDBCDA", Lock, fencedep::spinlock, fencedep::mutex) {
-    capture cap;
-    abcd<Lock> l;
-    lock_unlock_2(l.a, l.b);
-    lock_unlock_2(l.c, l.d);
-    lock_unlock_2(l.b, l.c);
-    SUBCASE("closed") {
-        lock_unlock_2(l.d, l.a);
-        REQUIRE(cap.kinds() == "circular_dependency");
-        CHECK(classes_of(cap.at(0)) == "D, C, B, A");
-    }
-    SUBCASE("open") {
-        lock_unlock_2(l.a, l.d);
-        CHECK(cap.kinds() == "");
-    }
+    check_cycle<Lock>(
+        {.order = {"AB", "CD", "BC"}, .closing = "DA", .cycle = "D, C, B, A", .open = "AD"});
 }
 
 TEST_CASE_TEMPLATE("selftest double unlock", Lock, fencedep::spinlock, fencedep::mutex) {
     capture cap;
-    abcd<Lock> l;
+    lettered_locks<Lock> l;
     l.a.lock();
     l.a.unlock();
     SUBCASE("UNLOCK(A) again is a bad unlock balance") {

@@ -13,6 +13,7 @@
 using engine_test::capture;
 using engine_test::classes_of;
 using engine_test::lock_unlock_2;
+using engine_test::lock_unlock_3;
 using namespace std::chrono_literals;
 
 namespace {
@@ -24,23 +25,11 @@ struct lock_set {
     fencedep::mutex c{"set C"};
 };
 
-void take_in_order(lock_set& l) {
-    l.a.lock();
-    l.b.lock();
-    l.c.lock();
-    l.c.unlock();
-    l.b.unlock();
-    l.a.unlock();
-}
+void take_in_order(lock_set& l) { lock_unlock_3(l.a, l.b, l.c); }
 
 // Only two of the three are reversed: B->A closes one cycle. Reversing all three would close
 // two distinct ones (with B->C and A->B), each reported once.
-void take_reversed(lock_set& l) {
-    l.b.lock();
-    l.a.lock();
-    l.a.unlock();
-    l.b.unlock();
-}
+void take_reversed(lock_set& l) { lock_unlock_2(l.b, l.a); }
 
 constexpr int hammer_threads = 4;
 constexpr int hammer_iterations = 100000;
