@@ -46,8 +46,9 @@ struct thread_state {
 
 // initial-exec TLS: an access is one load from the thread pointer and never calls malloc (a
 // dynamic TLS access may), which matters once fencedep interposes on pthread locks.
-[[gnu::tls_model("initial-exec")]] extern thread_local int reentry_depth;
-[[gnu::tls_model("initial-exec")]] extern thread_local thread_state* this_thread_state;
+// constinit: no dynamic initialization, so accesses need no TLS wrapper function.
+[[gnu::tls_model("initial-exec")]] extern constinit thread_local int reentry_depth;
+[[gnu::tls_model("initial-exec")]] extern constinit thread_local thread_state* this_thread_state;
 
 // The re-entry guard: while it is raised, every fencedep hook on this thread returns at once, so
 // that locks taken by malloc, libunwind, libdw, fmt or a report handler are never validated.
