@@ -146,9 +146,10 @@ void renderer::header(const std::string& title) {
 
 void renderer::lock_line(const lock_ref& lock) {
     std::string text = fmt::format("{} ({}){{....}}", fmt::ptr(lock.instance), lock.name);
-    // The lock being taken now has the whole current stack: its first user frame is a better
+    // A lock being acquired now has the whole current stack: its first user frame is a better
     // "at:" than the acquire site, which may lie in a std::lock_guard instantiation.
-    if (&lock == &p_.subject && !current_.empty())
+    const bool acquiring = p_.kind == report_kind::circular_dependency || p_.kind == report_kind::recursive_locking;
+    if (acquiring && &lock == &p_.subject && !current_.empty())
         text += ", at: " + frame_text(current_.front());
     else if (lock.ip)
         text += ", at: " + frame_text(site(lock.ip));
