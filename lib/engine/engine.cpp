@@ -63,7 +63,9 @@ constexpr unsigned frames_kept_per_edge = 3;
 struct lock_class {
     const lock_class_key* key;
     unsigned subclass;
-    std::string name;  // with #version and /subclass
+    std::string base;       // the name the lock was given
+    std::uint32_t version;  // 1 for the first key with this base name, 2 for the next, ...
+    std::string name;       // as printed: base, then #version (if > 1) and /subclass (if > 0)
 };
 
 // Where and under which fence context an edge was first recorded.
@@ -167,7 +169,7 @@ bool allocate_tables(engine_state& e) {
 void clear_tables(engine_state& e) {
     ++hot.generation;
     for (std::uint32_t id = 1; id <= e.class_count; ++id)
-        e.classes[id].name.clear();
+        e.classes[id] = lock_class{};
     e.class_count = 0;
     e.name_versions.clear();
     e.dependencies.clear();
@@ -280,30 +282,24 @@ std::uint32_t event::register_class(lock_map& map, lock_class_key* key, unsigned
         report_table_full("lock class", o.max_classes, "max_classes");
         return 0;
     }
-    // Subclasses of one key share its name version, as in lockdep ("name#2/1").
-    std::uint32_t version = 0;
-    std::string base = instance_name(map);
+    // Subclasses of one key share its name and version, as in lockdep ("name#2/1").
+    const lock_class* sibling = nullptr;
     for (const auto& other : key->cached_class) {
         const std::uint64_t c = other.load(std::memory_order_relaxed);
         if ((c >> 32) == hot.generation) {
-            const std::string& existing = e_.classes[static_cast<std::uint32_t>(c)].name;
-            base = existing.substr(0, existing.find_first_of("#/"));
-            version = std::max(version, 1u);
-            const auto hash = existing.find('#');
-            if (hash != std::string::npos)
-                version = static_cast<std::uint32_t>(std::strtoul(existing.c_str() + hash + 1, nullptr, 10));
+            sibling = &e_.classes[static_cast<std::uint32_t>(c)];
             break;
         }
     }
-    if (version == 0)
-        version = ++e_.name_versions[base];
+    std::string base = sibling ? sibling->base : instance_name(map);
+    const std::uint32_t version = sibling ? sibling->version : ++e_.name_versions[base];
     std::string name = base;
     if (version > 1)
         name += fmt::format("#{}", version);
     if (subclass != 0)
         name += fmt::format("/{}", subclass);
     const std::uint32_t id = ++e_.class_count;
-    e_.classes[id] = lock_class{key, subclass, std::move(name)};
+    e_.classes[id] = lock_class{key, subclass, std::move(base), version, std::move(name)};
     key->cached_class[subclass].store((std::uint64_t{hot.generation} << 32) | id, std::memory_order_release);
     return id;
 }

@@ -140,6 +140,29 @@ TEST_CASE("subclasses are classes of their own and print as name/N") {
     CHECK(classes_of(cap.at(0)) == "dev->lock/1, dev->lock");
 }
 
+TEST_CASE("two keys with one name print as name and name#2; subclasses keep their key's version") {
+    capture cap;
+    // Names may contain '#' and '/' themselves: the suffixes are added, never parsed back.
+    static fencedep::lock_class_key first_key;
+    static fencedep::lock_class_key second_key;
+    fencedep::spinlock first{"q/lock#0", first_key};
+    fencedep::spinlock second{"q/lock#0", second_key};
+    first.lock();
+    second.lock_nested(1);
+    second.unlock();
+    first.unlock();
+    second.lock();
+    first.lock();
+    first.unlock();
+    second.unlock();
+    second.lock_nested(1);
+    first.lock();
+    first.unlock();
+    second.unlock();
+    REQUIRE(cap.kinds() == "circular_dependency");
+    CHECK(classes_of(cap.at(0)) == "q/lock#0#2/1, q/lock#0");
+}
+
 TEST_CASE("bad_unlock_balance") {
     capture cap;
     fencedep::lock_map map{"M"};
