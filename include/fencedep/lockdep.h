@@ -138,6 +138,8 @@ class FENCEDEP_API lock_map {
 public:
     static constexpr unsigned max_subclass = lock_class_key::subclasses - 1;
 
+    // `name` (may be null) must stay valid for the lock_map's lifetime, as a string literal
+    // does: it is read when the class is first registered, not at construction.
     explicit lock_map(const char* name = nullptr,
                       std::source_location site = std::source_location::current()) noexcept;
     lock_map(const char* name, lock_class_key& key) noexcept;

@@ -688,7 +688,25 @@ void reconfigure(const options& opts) {
 }
 
 namespace {
+// fork() copies only the calling thread: a lock another thread held at that moment would stay
+// held for ever in the child, and the child's next slow path would hang. So every internal lock
+// is taken before fork() and released after it, in both processes. The order is the one the
+// slow paths nest them in: engine, then stack depot, then symbolizer; the handler slot's lock is
+// never held with another.
+void before_fork() {
+    engine().mutex.lock();
+    hold_stack_locks(true);
+    hold_handler_lock(true);
+}
+
+void after_fork() {
+    hold_handler_lock(false);
+    hold_stack_locks(false);
+    engine().mutex.unlock();
+}
+
 [[gnu::constructor]] void start_up() {
+    pthread_atfork(before_fork, after_fork, after_fork);
     load_options();
     if (current_options().enabled)
         enable(true);

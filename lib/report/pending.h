@@ -72,4 +72,7 @@ std::uint64_t printed_splat_count() noexcept;
 // Zeroes splat_count() (reset()).
 void reset_splat_count() noexcept;
 
+// fork() support: takes (`held`) or releases the lock of the report handler slot.
+void hold_handler_lock(bool held) noexcept;
+
 }  // namespace fencedep::detail

@@ -88,6 +88,13 @@ std::uint64_t printed_splat_count() noexcept { return printed_splats.load(std::m
 
 void reset_splat_count() noexcept { splats.store(0, std::memory_order_relaxed); }
 
+void hold_handler_lock(bool held) noexcept {
+    if (held)
+        handler().mutex.lock();
+    else
+        handler().mutex.unlock();
+}
+
 }  // namespace fencedep::detail
 
 fencedep::report_handler fencedep::set_report_handler(report_handler new_handler) {

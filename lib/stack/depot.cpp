@@ -50,6 +50,9 @@ std::uint64_t hash_trace(std::span<const std::uintptr_t> addresses) noexcept {
 // ids [2^k, 2^(k+1))), so growing never copies what readers may be looking at.
 class depot {
 public:
+    // Held across fork() (hold_stack_locks).
+    std::mutex& interning_lock() { return mutex_; }
+
     stack_id intern(std::span<const std::uintptr_t> addresses) {
         if (addresses.empty() || addresses.size() > std::numeric_limits<std::uint32_t>::max())
             return 0;
@@ -213,6 +216,16 @@ stack_id intern_stack(std::span<const std::uintptr_t> addresses) {
 
 std::span<const std::uintptr_t> stack_addresses(stack_id id) {
     return the_depot.value.addresses(id);
+}
+
+void hold_stack_locks(bool held) noexcept {
+    if (held) {
+        the_depot.value.interning_lock().lock();
+        hold_symbolizer_lock(true);
+    } else {
+        hold_symbolizer_lock(false);
+        the_depot.value.interning_lock().unlock();
+    }
 }
 
 }  // namespace fencedep::detail

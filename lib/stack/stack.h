@@ -36,4 +36,11 @@ frame symbolize(std::uintptr_t address);
 // dropped, so the first frame shown is the user's.
 std::vector<frame> symbolize_stack(stack_id id, bool trim_fencedep = true);
 
+// fork() support: with `held`, takes the depot's and the symbolizer's internal locks (in that
+// order), so that no other thread holds them while the process is copied; without, releases
+// them. The engine's pthread_atfork handlers call it around fork().
+void hold_stack_locks(bool held) noexcept;
+// The symbolizer's half of hold_stack_locks.
+void hold_symbolizer_lock(bool held) noexcept;
+
 }  // namespace fencedep::detail

@@ -352,6 +352,13 @@ frame symbolize(std::uintptr_t address) {
     return result;
 }
 
+void hold_symbolizer_lock(bool held) noexcept {
+    if (held)
+        the_session.value.mutex.lock();
+    else
+        the_session.value.mutex.unlock();
+}
+
 std::vector<frame> symbolize_stack(stack_id id, bool trim_fencedep) {
     const std::span<const std::uintptr_t> addresses = stack_addresses(id);
     std::vector<frame> frames(addresses.size());
