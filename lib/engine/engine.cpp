@@ -215,7 +215,9 @@ public:
     void validate(std::uint32_t class_id, const lock_map* instance, const void* ip, std::uint64_t chain_key);
     void report_table_full(const char* table, std::uint32_t capacity, const char* option);
     void snapshot_held(pending_report& r) const;
-    lock_ref ref(const held_lock& h) const { return {e_.classes[h.class_id].name, h.instance, h.ip}; }
+    lock_ref ref(const held_lock& h) const {
+        return {e_.classes[h.class_id].name, h.instance, h.ip, h.site_stack};
+    }
     stack_id current_stack(unsigned skip = 0);
     bool first_report(std::initializer_list<std::uint64_t> identity) {
         return e_.reported.insert(hash_words(identity)).second;
@@ -434,7 +436,7 @@ bool fast_acquire(lock_map& map, unsigned subclass, bool trylock, const void* ip
     const std::uint64_t chain_key = chain_key_mix(ts->chain_key, class_id);
     if (!trylock && !hot.chains.contains(chain_key))
         return false;
-    ts->held[ts->depth++] = held_lock{class_id, trylock, &map, ip, ts->chain_key};
+    ts->held[ts->depth++] = held_lock{class_id, trylock, &map, ip, ts->chain_key, 0};
     ts->chain_key = chain_key;
     return true;
 }
@@ -503,13 +505,17 @@ void acquire_event(lock_map& map, unsigned subclass, bool trylock, const void* i
         return;
     }
     const std::uint64_t chain_key = chain_key_mix(ts->chain_key, class_id);
+    stack_id site_stack = 0;
     if (!trylock && !hot.chains.contains(chain_key)) {
         if (!lock.owns_lock())
             lock.lock();
-        if (!e.stepped_aside)
-            event(e, *ts, reports).validate(class_id, &map, ip, chain_key);
+        if (!e.stepped_aside) {
+            event ev(e, *ts, reports);
+            ev.validate(class_id, &map, ip, chain_key);
+            site_stack = ev.current_stack();
+        }
     }
-    ts->held[ts->depth++] = held_lock{class_id, trylock, &map, ip, ts->chain_key};
+    ts->held[ts->depth++] = held_lock{class_id, trylock, &map, ip, ts->chain_key, site_stack};
     ts->chain_key = chain_key;
 }
 

@@ -18,6 +18,9 @@ struct held_lock {
     const lock_map* instance;
     const void* ip;
     std::uint64_t prev_chain_key;  // the chain key below this entry, restored when it goes
+    // The stack of this acquisition when it took the slow path (a new chain), else 0. Reports
+    // prefer its first user frame to `ip` as the "at:", since `ip` may lie in a std::lock_guard.
+    std::uint32_t site_stack;
 };
 
 struct thread_state {

@@ -30,6 +30,7 @@ struct lock_ref {
     std::string name;              // class name with #version and /subclass suffixes
     const void* instance = nullptr;
     const void* ip = nullptr;      // acquire site ("at:"); null if unknown
+    stack_id stack = 0;            // the acquisition's stack, if it was captured; preferred to ip
 };
 
 // One "-> #N" entry of a circular dependency.

@@ -149,8 +149,11 @@ void renderer::lock_line(const lock_ref& lock) {
     // A lock being acquired now has the whole current stack: its first user frame is a better
     // "at:" than the acquire site, which may lie in a std::lock_guard instantiation.
     const bool acquiring = p_.kind == report_kind::circular_dependency || p_.kind == report_kind::recursive_locking;
+    const std::vector<frame> acquired = lock.stack ? frames(lock.stack) : std::vector<frame>{};
     if (acquiring && &lock == &p_.subject && !current_.empty())
         text += ", at: " + frame_text(current_.front());
+    else if (!acquired.empty())
+        text += ", at: " + frame_text(acquired.front());
     else if (lock.ip)
         text += ", at: " + frame_text(site(lock.ip));
     line("{}", text);

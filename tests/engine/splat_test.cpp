@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
 // Splat text in the kernel's layout, and stacks that name the test's own functions and lines.
+#include <mutex>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -31,6 +32,15 @@ unsigned recursive_line = 0;
     outer.lock(); reversed_line = __LINE__;
     outer.unlock();
     inner.unlock();
+}
+
+unsigned guard_line = 0;
+
+// Built without optimization, as test binaries often are: std::lock_guard's constructor is then
+// a call of its own, and the acquire site recorded by lock() lies inside it, not in this function.
+[[gnu::noinline, gnu::optimize("O0")]] void hold_with_guard(fencedep::mutex& held, fencedep::mutex& wanted) {
+    std::lock_guard<fencedep::mutex> guard(held); guard_line = __LINE__;
+    std::lock_guard<fencedep::mutex> inner(wanted);
 }
 
 struct node {
@@ -102,6 +112,21 @@ TEST_CASE("circular dependency splat: kernel text, one stack per link, named fra
     REQUIRE_FALSE(r.stacks[1].empty());
     CHECK(contains(r.stacks[0].front().function, "take_in_order"));
     CHECK(contains(r.stacks[1].front().function, "take_reversed"));
+}
+
+TEST_CASE("a held lock's \"at:\" names the user's function, not std::lock_guard") {
+    capture cap;
+    fencedep::mutex held{"guarded H"};
+    fencedep::mutex wanted{"guarded W"};
+    engine_test::lock_unlock_2(wanted, held);
+    hold_with_guard(held, wanted);
+    REQUIRE(cap.kinds() == "circular_dependency");
+    const auto r = cap.at(0);
+    INFO("text:\n", r.text);
+    const std::string held_line = "(guarded H){....}, at: (anonymous namespace)::hold_with_guard(";
+    CHECK(contains(r.text, held_line));
+    CHECK(contains(r.text, "splat_test.cpp:" + std::to_string(guard_line)));
+    CHECK_FALSE(contains(r.text, "at: std::lock_guard"));
 }
 
 TEST_CASE("a chain of three prints \"Chain exists of:\"") {
