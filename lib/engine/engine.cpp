@@ -406,16 +406,28 @@ void sync_epoch(thread_state& ts) {
     }
 }
 
-// The thread state for an event, or null when the event must be ignored (validation off, no
-// state). Callers check the re-entry guard before raising their own.
-thread_state* enter() {
-    if (!gate.load(std::memory_order_relaxed))
-        return nullptr;
-    thread_state* ts = current_thread_state();
-    if (ts)
-        sync_epoch(*ts);
-    return ts;
-}
+// The frame of every event that may leave the hot path: raises the re-entry guard and brings the
+// thread's state up to date. `ts` is null when the event must be ignored (validation off, a
+// re-entered call, no state). Reports queued in `reports` are delivered when the scope ends,
+// after any engine lock taken inside it is released, with the guard still raised.
+class event_scope {
+    std::optional<reentry_guard> guard_;  // declared first: destroyed after the reports go out
+
+public:
+    event_scope() noexcept {
+        if (!gate.load(std::memory_order_relaxed) || reentry_guard::raised())
+            return;
+        guard_.emplace();
+        ts = current_thread_state();
+        if (ts)
+            sync_epoch(*ts);
+    }
+    event_scope(const event_scope&) = delete;
+    event_scope& operator=(const event_scope&) = delete;
+
+    thread_state* ts = nullptr;
+    report_queue reports;
+};
 
 // The hot path: an acquisition whose chain was validated before. It needs no lock, allocates
 // nothing and cannot report, so it also needs no re-entry guard. Returns false to send the
@@ -444,12 +456,12 @@ bool fast_acquire(lock_map& map, unsigned subclass, bool trylock, const void* ip
 void acquire_event(lock_map& map, unsigned subclass, bool trylock, const void* ip) {
     if (reentry_guard::raised() || fast_acquire(map, subclass, trylock, ip))
         return;
-    engine_state& e = engine();
-    reentry_guard guard;
-    thread_state* ts = enter();
+    event_scope scope;
+    thread_state* ts = scope.ts;
     if (!ts)
         return;
-    report_queue reports;
+    auto& reports = scope.reports;
+    engine_state& e = engine();
     std::unique_lock<std::mutex> lock(e.mutex, std::defer_lock);
     if (subclass > lock_map::max_subclass) {
         lock.lock();
@@ -571,12 +583,12 @@ bool fast_release(const lock_map& map) noexcept {
 void release_event(lock_map& map, const void* ip) {
     if (reentry_guard::raised() || fast_release(map))
         return;
-    engine_state& e = engine();
-    reentry_guard guard;
-    thread_state* ts = enter();
+    event_scope scope;
+    thread_state* ts = scope.ts;
     if (!ts)
         return;
-    report_queue reports;
+    auto& reports = scope.reports;
+    engine_state& e = engine();
     const int index = find_held(*ts, map);
     if (index >= 0) {
         remove_held(e, *ts, static_cast<unsigned>(index), reports);
@@ -600,17 +612,15 @@ void release_event(lock_map& map, const void* ip) {
 }
 
 void destroy_event(lock_map& map) {
-    engine_state& e = engine();
-    if (reentry_guard::raised())
-        return;
-    reentry_guard guard;
-    thread_state* ts = enter();
+    event_scope scope;
+    thread_state* ts = scope.ts;
     if (!ts)
         return;
     const int index = find_held(*ts, map);
     if (index < 0)
         return;
-    report_queue reports;
+    auto& reports = scope.reports;
+    engine_state& e = engine();
     {
         std::lock_guard<std::mutex> lock(e.mutex);
         event ev(e, *ts, reports);
@@ -646,20 +656,17 @@ void report_container_nesting(const std::string& what, const std::string& advice
     const container_rules_mode mode = current_options().container_rules;
     if (mode == container_rules_mode::off)
         return;
-    engine_state& e = engine();
-    if (reentry_guard::raised())
-        return;
-    reentry_guard guard;
-    thread_state* ts = enter();
+    event_scope scope;
+    thread_state* ts = scope.ts;
     if (!ts)
         return;
-    report_queue reports;
+    engine_state& e = engine();
     std::lock_guard<std::mutex> lock(e.mutex);
-    event ev(e, *ts, reports);
+    event ev(e, *ts, scope.reports);
     const stack_id stack = ev.current_stack();
     if (!ev.first_report({0xc0a7, stack, std::hash<std::string>{}(what)}))
         return;
-    auto& r = reports.add(report_kind::fence_container_nesting, *ts);
+    auto& r = scope.reports.add(report_kind::fence_container_nesting, *ts);
     r.is_splat = mode == container_rules_mode::error;
     r.lines = {what, advice};
     r.stack = stack;
@@ -667,14 +674,8 @@ void report_container_nesting(const std::string& what, const std::string& advice
 }
 
 unsigned held_lock_count() noexcept {
-    if (!gate.load(std::memory_order_relaxed) || reentry_guard::raised())
-        return 0;
-    reentry_guard guard;
-    thread_state* ts = current_thread_state();
-    if (!ts)
-        return 0;
-    sync_epoch(*ts);
-    return ts->depth;
+    const event_scope scope;
+    return scope.ts ? scope.ts->depth : 0;
 }
 
 void reconfigure(const options& opts) {
@@ -759,13 +760,10 @@ void reset() {
 }
 
 context_scope::context_scope(const context_frame& frame) noexcept : state_(not_pushed) {
-    if (!enabled() || reentry_guard::raised())
-        return;
-    reentry_guard guard;
-    thread_state* ts = current_thread_state();
+    const event_scope scope;
+    thread_state* ts = scope.ts;
     if (!ts)
         return;
-    sync_epoch(*ts);
     if (ts->frame_depth < max_context_frames)
         ts->frames[ts->frame_depth] = &frame;
     ++ts->frame_depth;
@@ -833,14 +831,8 @@ void lock_map::release(const void* ip) noexcept {
 }
 
 bool lock_map::held_by_this_thread() const noexcept {
-    if (!enabled() || reentry_guard::raised())
-        return false;
-    reentry_guard guard;
-    thread_state* ts = current_thread_state();
-    if (!ts)
-        return false;
-    sync_epoch(*ts);
-    return find_held(*ts, *this) >= 0;
+    const event_scope scope;
+    return scope.ts && find_held(*scope.ts, *this) >= 0;
 }
 
 }  // namespace fencedep
