@@ -18,6 +18,40 @@
 
 namespace fencedep {
 
+// Where a lock was constructed: std::source_location where the standard library provides it.
+// clang before 15 cannot build libstdc++'s, so there the same facts come from the builtins that
+// both compilers have had for years. Only inline code sees this type; the library's entry points
+// take the plain file, line and column, so one libfencedep serves code built by either compiler.
+#if defined(__cpp_lib_source_location)
+using source_location = std::source_location;
+#else
+class source_location {
+public:
+    static constexpr source_location current(const char* file = __builtin_FILE(),
+                                             const char* function = __builtin_FUNCTION(),
+                                             unsigned line = __builtin_LINE(),
+                                             unsigned column = __builtin_COLUMN()) noexcept {
+        source_location site;
+        site.file_ = file;
+        site.function_ = function;
+        site.line_ = line;
+        site.column_ = column;
+        return site;
+    }
+    constexpr source_location() noexcept = default;
+    constexpr const char* file_name() const noexcept { return file_; }
+    constexpr const char* function_name() const noexcept { return function_; }
+    constexpr unsigned line() const noexcept { return line_; }
+    constexpr unsigned column() const noexcept { return column_; }
+
+private:
+    const char* file_ = "";
+    const char* function_ = "";
+    unsigned line_ = 0;
+    unsigned column_ = 0;
+};
+#endif
+
 // ---------------------------------------------------------------------------------------------
 // lock_class_key
 //
@@ -140,8 +174,8 @@ public:
 
     // `name` (may be null) must stay valid for the lock_map's lifetime, as a string literal
     // does: it is read when the class is first registered, not at construction.
-    explicit lock_map(const char* name = nullptr,
-                      std::source_location site = std::source_location::current()) noexcept;
+    explicit lock_map(const char* name = nullptr, source_location site = source_location::current()) noexcept
+        : lock_map(name, site.file_name(), site.line(), site.column()) {}
     lock_map(const char* name, lock_class_key& key) noexcept;
     ~lock_map();
     lock_map(const lock_map&) = delete;
@@ -171,10 +205,15 @@ public:
     const char* name() const noexcept { return name_; }
 
 private:
+    lock_map(const char* name, const char* file, unsigned line, unsigned column) noexcept;
+
     friend struct detail::engine_access;
     const char* name_;
-    std::atomic<lock_class_key*> key_;  // null: resolved from site_ on first use
-    std::source_location site_;
+    std::atomic<lock_class_key*> key_;  // null: resolved from the site on first use
+    // The construction site; line 0 for a lock built with an explicit key.
+    const char* site_file_;
+    unsigned site_line_;
+    unsigned site_column_;
 };
 
 }  // namespace fencedep

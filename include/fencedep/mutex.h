@@ -36,7 +36,7 @@ template <class Raw>
 class basic_lock {
 public:
     explicit basic_lock(const char* name = nullptr,
-                        std::source_location site = std::source_location::current()) noexcept
+                        source_location site = source_location::current()) noexcept
         : map_(name, site) {}
     explicit basic_lock(lock_class_key& key) noexcept : map_(nullptr, key) {}
     basic_lock(const char* name, lock_class_key& key) noexcept : map_(name, key) {}

@@ -45,10 +45,12 @@ struct engine_access {
     static void set_key(lock_map& map, lock_class_key* key) {
         map.key_.store(key, std::memory_order_release);
     }
-    static const std::source_location& site(const lock_map& map) { return map.site_; }
+    static const char* site_file(const lock_map& map) { return map.site_file_; }
+    static unsigned site_line(const lock_map& map) { return map.site_line_; }
+    static unsigned site_column(const lock_map& map) { return map.site_column_; }
     static const char* name(const lock_map& map) { return map.name_; }
     // A lock_map built with an explicit key records no construction site (line 0).
-    static bool keyed_by_site(const lock_map& map) { return map.site_.line() != 0; }
+    static bool keyed_by_site(const lock_map& map) { return map.site_line_ != 0; }
 };
 
 namespace {
@@ -139,17 +141,16 @@ std::string instance_name(const lock_map& map) {
             return symbol.function;
         return fmt::format("key@{}", fmt::ptr(key));
     }
-    const auto& site = engine_access::site(map);
-    return fmt::format("{}:{}", basename(site.file_name()), site.line());
+    return fmt::format("{}:{}", basename(engine_access::site_file(map)), engine_access::site_line(map));
 }
 
 lock_class_key* site_key(engine_state& e, const lock_map& map) {
-    const auto& site = engine_access::site(map);
     // The name is part of the identity: C++ evaluates the site of a lock built by a default
     // member initializer at the enclosing constructor, so `mutex a{"a"}; mutex b{"b"};` in one
     // struct share a site, yet are two locks in the kernel's sense (two init calls).
     const char* name = engine_access::name(map);
-    auto& slot = e.sites[fmt::format("{}:{}:{}:{}", site.file_name(), site.line(), site.column(), name ? name : "")];
+    auto& slot = e.sites[fmt::format("{}:{}:{}:{}", engine_access::site_file(map), engine_access::site_line(map),
+                                     engine_access::site_column(map), name ? name : "")];
     if (!slot)
         slot = std::make_unique<lock_class_key>();
     return slot.get();
@@ -795,10 +796,11 @@ context_scope::~context_scope() {
     }
 }
 
-lock_map::lock_map(const char* name, std::source_location site) noexcept
-    : name_(name), key_(nullptr), site_(site) {}
+lock_map::lock_map(const char* name, const char* file, unsigned line, unsigned column) noexcept
+    : name_(name), key_(nullptr), site_file_(file), site_line_(line), site_column_(column) {}
 
-lock_map::lock_map(const char* name, lock_class_key& key) noexcept : name_(name), key_(&key), site_() {}
+lock_map::lock_map(const char* name, lock_class_key& key) noexcept
+    : name_(name), key_(&key), site_file_(""), site_line_(0), site_column_(0) {}
 
 lock_map::~lock_map() {
     if (enabled())

@@ -106,12 +106,11 @@ void flush_deferred() noexcept {
 
 fence::fence(fence_kind kind, fence_lock_class lock_class, std::uint64_t context,
              std::uint64_t seqno, seqno_width width) noexcept
-    : lock_(&own_lock_),
-      flags_(width == seqno_width::bits64 ? std::uint32_t{flag_seqno64} : 0u),
+    : flags_(width == seqno_width::bits64 ? std::uint32_t{flag_seqno64} : 0u),
       kind_(kind),
       context_(context),
       seqno_(seqno) {
-    new (&own_lock_) spinlock(lock_class.name, lock_class.key);
+    lock_ = new (&own_lock_) spinlock(lock_class.name, lock_class.key);
 }
 
 fence::fence(spinlock& lock, std::uint64_t context, std::uint64_t seqno, seqno_width width) noexcept

@@ -8,7 +8,6 @@
 #include <condition_variable>
 #include <cstddef>
 #include <mutex>
-#include <source_location>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -55,7 +54,7 @@ inline bool contains(std::string_view haystack, std::string_view needle) {
 // Whether `stack` has a frame in `function` at `line` of the calling test's own source file
 // (`caller` is the call site; leave it defaulted).
 inline bool has_frame(const std::vector<fencedep::frame>& stack, std::string_view function,
-                      unsigned line, std::source_location caller = std::source_location::current()) {
+                      unsigned line, fencedep::source_location caller = fencedep::source_location::current()) {
     std::string_view path = caller.file_name();
     const auto file_name = path.substr(path.find_last_of('/') + 1);
     return std::ranges::any_of(stack, [&](const fencedep::frame& f) {

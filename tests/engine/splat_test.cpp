@@ -38,7 +38,12 @@ unsigned guard_line = 0;
 
 // Built without optimization, as test binaries often are: std::lock_guard's constructor is then
 // a call of its own, and the acquire site recorded by lock() lies inside it, not in this function.
-[[gnu::noinline, gnu::optimize("O0")]] void hold_with_guard(fencedep::mutex& held, fencedep::mutex& wanted) {
+#if defined(__clang__)
+#define WITHOUT_OPTIMIZATION [[clang::optnone]]
+#else
+#define WITHOUT_OPTIMIZATION [[gnu::optimize("O0")]]
+#endif
+[[gnu::noinline]] WITHOUT_OPTIMIZATION void hold_with_guard(fencedep::mutex& held, fencedep::mutex& wanted) {
     std::lock_guard<fencedep::mutex> guard(held); guard_line = __LINE__;
     std::lock_guard<fencedep::mutex> inner(wanted);
 }
