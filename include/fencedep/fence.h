@@ -194,7 +194,8 @@ enum class fence_kind : std::uint8_t { leaf, array, chain };
 // items queued while draining are run by the same loop, so a long chain of containers signals
 // iteratively, without recursion, and deterministically: when signal() returns, every container
 // it completed has signaled. If you hold locks of your own across a fence operation, deferred
-// work may run under them.
+// work may run under them; the validator treats it as a context of its own, as lockdep treats
+// irq_work, so no dependency from your locks into it is recorded (see context_scope).
 //
 // Release: the final put() runs release() with no lock held. A release that drops further
 // references (containers do) does not recurse: fences reaching zero while a release is running
