@@ -78,18 +78,23 @@ TEST_CASE("release with callbacks pending signals with -EDEADLK first") {
 }
 
 TEST_CASE("release of a 100,000-point chain runs in constant stack") {
+    const long before = fence_test::live_mocks;
     on_8mib_stack([] {
         fence_ref<> tail;
         for (int i = 0; i < 100000; ++i)
             tail = fence_chain::create(std::move(tail), mock(), static_cast<std::uint64_t>(i) + 1);
+        CHECK(fence_test::live_mocks >= 100000);
         tail.reset();
     });
+    // Every point dropped its contained fence: the whole chain was released.
+    CHECK(fence_test::live_mocks == before);
 }
 
 TEST_CASE("release of 10,000-deep alternating array/chain nesting runs in constant stack") {
     // Every level breaks the container rules; this case is about release only.
     mode_scope modes(fence_test::enable_signaling_mode::locked, fence_test::container_rules_mode::off);
-    on_8mib_stack([] {
+    const long before = fence_test::live_mocks;
+    on_8mib_stack([&] {
         fence_ref<> head = mock();
         for (int i = 0; i < 10000; ++i) {
             if (i % 2)
@@ -97,8 +102,11 @@ TEST_CASE("release of 10,000-deep alternating array/chain nesting runs in consta
             else
                 head = fence_chain::create(nullptr, std::move(head), 1);
         }
+        CHECK(fence_test::live_mocks == before + 1);
         head.reset();
     });
+    // The innermost leaf goes last, once all 10,000 containers above it are released.
+    CHECK(fence_test::live_mocks == before);
 }
 
 TEST_CASE("seqno: the kernel's is-later rule, 32-bit wrap-around and 64-bit") {

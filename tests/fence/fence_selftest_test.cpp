@@ -14,9 +14,14 @@ using namespace std::chrono_literals;
 TEST_SUITE("dma-buf-fence") {
 
 TEST_CASE("sanitycheck") {
-    auto f = mock();
-    f->enable_sw_signaling();
-    f->signal();
+    const long before = fence_test::live_mocks;
+    {
+        auto f = mock();
+        f->enable_sw_signaling();
+        f->signal();
+        CHECK(f->is_signaled());
+    }
+    CHECK(fence_test::live_mocks == before);  // released with its last reference
 }
 
 TEST_CASE("test_signaling") {

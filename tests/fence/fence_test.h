@@ -11,11 +11,22 @@
 
 namespace fence_test {
 
+// How many mock fences are alive, so that a test can check that all it built was released.
+inline std::atomic<long> live_mocks{0};
+
+struct live_mock_count {
+    live_mock_count() noexcept { ++live_mocks; }
+    ~live_mock_count() { --live_mocks; }
+    live_mock_count(const live_mock_count&) = delete;
+    live_mock_count& operator=(const live_mock_count&) = delete;
+};
+
 // A driver fence with no ops beyond the names: the creator signals it.
 struct mock_fence final : fencedep::fence {
     using fence::fence;
     const char* driver_name() const noexcept override { return "mock"; }
     const char* timeline_name() const noexcept override { return "mock"; }
+    live_mock_count counted;
 };
 
 // A fresh context, seqno 1, the fence's own lock (class "fence->lock").
