@@ -325,7 +325,7 @@ bool event::add_dependency(const held_lock& prev, std::uint32_t next, const lock
         if (!first_report({0xc1c1e, identity}))
             return false;
         auto& r = reports_.add(report_kind::circular_dependency, ts_);
-        r.subject = {e_.classes[next].name, instance, ip};
+        r.subject = {e_.classes[next].name, instance, ip, current_stack()};
         r.held = ref(prev);
         // path: next = c0 -> c1 -> ... -> ck = prev. Printed from #k (prev) down to #0 (next);
         // link i shows the stack of the edge that reached c_i.
@@ -366,7 +366,7 @@ void event::validate(std::uint32_t class_id, const lock_map* instance, const voi
             continue;
         if (first_report({0x5ec, class_id})) {
             auto& r = reports_.add(report_kind::recursive_locking, ts_);
-            r.subject = {e_.classes[class_id].name, instance, ip};
+            r.subject = {e_.classes[class_id].name, instance, ip, current_stack()};
             r.held = ref(h);
             r.stack = current_stack();
             snapshot_held(r);

@@ -146,13 +146,11 @@ void renderer::header(const std::string& title) {
 
 void renderer::lock_line(const lock_ref& lock) {
     std::string text = fmt::format("{} ({}){{....}}", fmt::ptr(lock.instance), lock.name);
-    // A lock being acquired now has the whole current stack: its first user frame is a better
-    // "at:" than the acquire site, which may lie in a std::lock_guard instantiation.
-    const bool acquiring = p_.kind == report_kind::circular_dependency || p_.kind == report_kind::recursive_locking;
-    const std::vector<frame> acquired = lock.stack ? frames(lock.stack) : std::vector<frame>{};
-    if (acquiring && &lock == &p_.subject && !current_.empty())
-        text += ", at: " + frame_text(current_.front());
-    else if (!acquired.empty())
+    // A captured stack names the user's function even where the acquire site lies in a
+    // std::lock_guard instantiation; the current stack is symbolized already.
+    const std::vector<frame> acquired =
+        !lock.stack ? std::vector<frame>{} : lock.stack == p_.stack ? current_ : frames(lock.stack);
+    if (!acquired.empty())
         text += ", at: " + frame_text(acquired.front());
     else if (lock.ip)
         text += ", at: " + frame_text(site(lock.ip));
