@@ -20,6 +20,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -122,10 +123,12 @@ std::string_view basename(std::string_view path) {
     return slash == std::string_view::npos ? path : path.substr(slash + 1);
 }
 
-std::uint64_t hash_words(std::initializer_list<std::uint64_t> words) {
+// Folds the words in order, each 32-bit half in turn, so that different reports (kind, classes,
+// sites) get different identities in the set of reports already made.
+std::uint64_t hash_words(std::span<const std::uint64_t> words) {
     std::uint64_t h = 0x243f6a8885a308d3ull;
     for (std::uint64_t w : words)
-        h = chain_key_mix(h, static_cast<std::uint32_t>(w)) ^ chain_key_mix(h, static_cast<std::uint32_t>(w >> 32));
+        h = chain_key_mix(chain_key_mix(h, static_cast<std::uint32_t>(w)), static_cast<std::uint32_t>(w >> 32));
     return h;
 }
 
@@ -220,8 +223,13 @@ public:
         return {e_.classes[h.class_id].name, h.instance, h.ip, h.site_stack};
     }
     stack_id current_stack(unsigned skip = 0);
-    bool first_report(std::initializer_list<std::uint64_t> identity) {
+    // Whether a report identified by `identity` (a kind tag, then what makes it distinct) is
+    // new; it is remembered either way.
+    bool first_report(std::span<const std::uint64_t> identity) {
         return e_.reported.insert(hash_words(identity)).second;
+    }
+    bool first_report(std::initializer_list<std::uint64_t> identity) {
+        return first_report(std::span(identity.begin(), identity.size()));
     }
     context_record current_context() const;
 
@@ -319,10 +327,8 @@ bool event::add_dependency(const held_lock& prev, std::uint32_t next, const lock
         for (std::uint32_t edge : path)
             cycle.push_back(g.at(edge).from);
         std::rotate(cycle.begin(), std::min_element(cycle.begin(), cycle.end()), cycle.end());
-        std::uint64_t identity = 0x9e3779b97f4a7c15ull;
-        for (std::uint64_t c : cycle)
-            identity = chain_key_mix(identity, static_cast<std::uint32_t>(c));
-        if (!first_report({0xc1c1e, identity}))
+        cycle.insert(cycle.begin(), 0xc1c1e);
+        if (!first_report(cycle))
             return false;
         auto& r = reports_.add(report_kind::circular_dependency, ts_);
         r.subject = {e_.classes[next].name, instance, ip, current_stack()};
