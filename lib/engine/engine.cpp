@@ -467,14 +467,15 @@ void acquire_event(lock_map& map, unsigned subclass, bool trylock, const void* i
     thread_state* ts = scope.ts;
     if (!ts)
         return;
-    auto& reports = scope.reports;
     engine_state& e = engine();
-    std::unique_lock<std::mutex> lock(e.mutex, std::defer_lock);
+    std::lock_guard<std::mutex> lock(e.mutex);
+    if (!e.ready || e.stepped_aside)
+        return;
+    // One event for the whole slow path, so that every report and edge shares one stack capture.
+    event ev(e, *ts, scope.reports);
     if (subclass > lock_map::max_subclass) {
-        lock.lock();
-        event ev(e, *ts, reports);
         if (ev.first_report({0x5ab, reinterpret_cast<std::uintptr_t>(&map), subclass})) {
-            auto& r = reports.add(report_kind::invalid_subclass, *ts);
+            auto& r = scope.reports.add(report_kind::invalid_subclass, *ts);
             r.title = fmt::format("BUG: looking up invalid subclass: {}", subclass);
             r.subject = {instance_name(map), &map, ip};
             r.lines.push_back(fmt::format("looking up invalid subclass: {} (subclasses are 0 to {})", subclass,
@@ -482,37 +483,21 @@ void acquire_event(lock_map& map, unsigned subclass, bool trylock, const void* i
             r.lines.push_back("the acquisition is recorded as subclass 0");
             r.stack = ev.current_stack();
         }
-        lock.unlock();
         subclass = 0;
     }
     lock_class_key* key = engine_access::key(map);
     if (!key) {
-        if (!lock.owns_lock())
-            lock.lock();
         key = site_key(e, map);
         engine_access::set_key(map, key);
     }
-    std::uint32_t class_id = 0;
-    const std::uint64_t cached = key->cached_class[subclass].load(std::memory_order_acquire);
-    if ((cached >> 32) == hot.generation) {
-        class_id = static_cast<std::uint32_t>(cached);
-    } else {
-        if (!lock.owns_lock())
-            lock.lock();
-        if (!e.ready || e.stepped_aside)
-            return;
-        class_id = event(e, *ts, reports).register_class(map, key, subclass);
-        if (!class_id)
-            return;
-    }
+    const std::uint32_t class_id = ev.register_class(map, key, subclass);
+    if (!class_id)
+        return;
     if (ts->depth == ts->capacity) {
         ++ts->untracked;
         if (!ts->depth_reported) {
             ts->depth_reported = true;
-            if (!lock.owns_lock())
-                lock.lock();
-            event ev(e, *ts, reports);
-            auto& r = reports.add(report_kind::lock_depth_exceeded, *ts);
+            auto& r = scope.reports.add(report_kind::lock_depth_exceeded, *ts);
             r.title = "BUG: max_lock_depth too low!";
             r.subject = {e.classes[class_id].name, &map, ip};
             r.lines.push_back(fmt::format("depth: {}  max: {}!", ts->depth + 1, ts->capacity));
@@ -526,13 +511,8 @@ void acquire_event(lock_map& map, unsigned subclass, bool trylock, const void* i
     const std::uint64_t chain_key = chain_key_mix(ts->chain_key, class_id);
     stack_id site_stack = 0;
     if (!trylock && !hot.chains.contains(chain_key)) {
-        if (!lock.owns_lock())
-            lock.lock();
-        if (!e.stepped_aside) {
-            event ev(e, *ts, reports);
-            ev.validate(class_id, &map, ip, chain_key);
-            site_stack = ev.current_stack();
-        }
+        ev.validate(class_id, &map, ip, chain_key);
+        site_stack = ev.current_stack();
     }
     ts->held[ts->depth++] = held_lock{class_id, trylock, &map, ip, ts->chain_key, site_stack};
     ts->chain_key = chain_key;
