@@ -183,9 +183,12 @@ public:
 
     // Records a blocking acquisition of the lock's class `subclass` (0-7). A subclass above 7 is
     // reported (invalid_subclass) and the acquisition is recorded as subclass 0.
-    void acquire(unsigned subclass = 0) noexcept;
+    // `outer_ip` is left defaulted: evaluated in the caller, it is the caller's own return
+    // address, which names the user's frame in "at:" when the caller is a wrapper (a lock
+    // function inlined into std::lock_guard, say) that has returned by the time of a report.
+    void acquire(unsigned subclass = 0, const void* outer_ip = __builtin_return_address(0)) noexcept;
     // Records a successful trylock.
-    void try_acquire(unsigned subclass = 0) noexcept;
+    void try_acquire(unsigned subclass = 0, const void* outer_ip = __builtin_return_address(0)) noexcept;
     // Records the release of the lock by this thread.
     void release() noexcept;
 
@@ -195,6 +198,7 @@ public:
         unsigned subclass = 0;
         bool trylock = false;
         const void* ip = nullptr;
+        const void* outer_ip = nullptr;  // the return address of the function `ip` lies in
     };
     void acquire(const acquisition& how) noexcept;
     void release(const void* ip) noexcept;

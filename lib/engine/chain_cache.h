@@ -5,7 +5,6 @@
 #include <atomic>
 #include <bit>
 #include <cstdint>
-#include <memory>
 #include <new>
 
 namespace fencedep::detail {
@@ -14,13 +13,18 @@ namespace fencedep::detail {
 // whole cost of an acquisition whose sequence of held classes was seen before; insert() and
 // clear() are called under the engine's lock (clear() also needs no concurrent reader).
 // Key 0 marks an empty slot, so a key that hashes to 0 is stored as 1.
+// Trivially destructible on purpose: the table is never freed while the process lives (only
+// replaced by init(), which requires no concurrent reader), so a thread still taking locks
+// while exit() runs the static destructors never reads freed memory.
 class chain_cache {
 public:
     bool init(std::uint32_t capacity) {
         const std::uint64_t slots = std::bit_ceil(std::uint64_t{capacity} * 2);
-        slots_.reset(new (std::nothrow) std::atomic<std::uint64_t>[slots]);
-        if (!slots_)
+        auto* table = new (std::nothrow) std::atomic<std::uint64_t>[slots];
+        if (!table)
             return false;
+        delete[] slots_;
+        slots_ = table;
         mask_ = slots - 1;
         capacity_ = capacity;
         clear();
@@ -64,7 +68,7 @@ public:
     std::uint32_t capacity() const { return capacity_; }
 
 private:
-    std::unique_ptr<std::atomic<std::uint64_t>[]> slots_;
+    std::atomic<std::uint64_t>* slots_ = nullptr;
     std::uint64_t mask_ = 0;
     std::uint32_t capacity_ = 0;
     std::uint32_t count_ = 0;

@@ -3,17 +3,21 @@
 #pragma once
 
 #include <string>
+#include <string_view>
 
 #include "config/options.h"
 
 namespace fencedep::detail {
 
 // Reports a fence container rule violation (report_kind::fence_container_nesting), with the
-// current stack, unless the container_rules option is off. `what` is the one-line description
-// ("fence_array ctx 9 seqno 1 was given a fence_chain ctx 12 seqno 7 as child 0"), `advice` the
-// fix to suggest. With container_rules=error the report counts as a splat, with warn it does not.
+// current stack, unless the container_rules option is off: once per `call_site` (the return
+// address of the fence function the user called) and pair of kinds ("fence_array" given a
+// "fence_chain"). `what` is the one-line description ("fence_array ctx 9 seqno 1 was given a
+// fence_chain ctx 12 seqno 7 as child 0"), `advice` the fix to suggest. With
+// container_rules=error the report counts as a splat, with warn it does not.
 // Safe to call with fence locks held; the report is emitted before this returns.
-void report_container_nesting(const std::string& what, const std::string& advice);
+void report_container_nesting(const void* call_site, std::string_view container_kind, std::string_view child_kind,
+                              const std::string& what, const std::string& advice);
 
 // Replaces the options in force and resets the engine with the new table capacities, as if the
 // process had started with them. Same contract as fencedep::reset(). Tests use it to run with

@@ -10,16 +10,30 @@
 namespace fencedep::detail {
 
 inline constexpr std::uint64_t initial_chain_key = ~std::uint64_t{0};
-inline constexpr unsigned max_context_frames = 16;
+// Deep enough for any composition of fence operations a reader can follow; deeper frames are
+// counted, and reports mark where the stored ones stop.
+inline constexpr unsigned max_context_frames = 32;
 
 struct held_lock {
     std::uint32_t class_id;
     bool trylock;
+    // Whether every lock held below this one in its segment is known to precede its class in the
+    // graph (directly or through a path). Trylocks, recursive acquisitions and acquisitions with
+    // a refused edge are not covered; see the recording rule in dependencies.cpp.
+    bool covered;
+    // The context frames active at the acquisition: the depth, and the serial of the innermost
+    // one, so that a report can tell whether those frames are still the ones pushed now.
+    std::uint16_t frame_depth;
+    std::uint32_t frame_serial;
     const lock_map* instance;
+    // The acquire site: where the instrumented lock function was inlined (a std::lock_guard, the
+    // fence layer, or the user's function), and that function's own return address. Reports
+    // resolve the user's frame from them lazily (render.cpp), so the fast path only stores them.
     const void* ip;
+    const void* outer_ip;
     std::uint64_t prev_chain_key;  // the chain key below this entry, restored when it goes
     // The stack of this acquisition when it took the slow path (a new chain), else 0. Reports
-    // prefer its first user frame to `ip` as the "at:", since `ip` may lie in a std::lock_guard.
+    // prefer its first user frame to `ip` as the "at:".
     std::uint32_t site_stack;
 };
 
@@ -31,12 +45,14 @@ struct thread_state {
     std::uint64_t chain_key = initial_chain_key;
     // Acquisitions past `capacity`, not tracked; their releases are matched against this count.
     unsigned untracked = 0;
-    bool depth_reported = false;
     const context_frame* frames[max_context_frames] = {};
+    // Per stored frame, a number no other push on this thread had (see held_lock::frame_serial).
+    std::uint32_t frame_serials[max_context_frames] = {};
+    std::uint32_t next_frame_serial = 0;
     unsigned frame_depth = 0;  // may exceed max_context_frames; only the first ones are stored
     // Lock segments (deferred work): edges are recorded only from held locks at or above
-    // segment_base. The saved entries restore the
-    // enclosing segment when a deferred_work frame is popped.
+    // segment_base. segments[i] saves what segment i+1 replaced: the enclosing segment's base,
+    // and the chain key where segment i+1 starts (before its marker), restored when it ends.
     struct saved_segment {
         unsigned base;
         std::uint64_t chain_key;

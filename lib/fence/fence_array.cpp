@@ -47,6 +47,7 @@ fence_ref<fence_array> fence_array::create(std::vector<fence_ref<>> fences,
         if (!child.is_container())
             continue;
         detail::report_container_nesting(
+            __builtin_return_address(0), "fence_array", child.kind_name(),
             fmt::format("fence_array ctx {} seqno {} was given {} ctx {} seqno {} as child {}",
                         array->context(), array->seqno(), child.kind_name(), child.context(),
                         child.seqno(), i),

@@ -57,6 +57,7 @@ fence_ref<fence_chain> fence_chain::create(fence_ref<> prev, fence_ref<> contain
     if (nested) {
         const fence& inner = node->contained();
         detail::report_container_nesting(
+            __builtin_return_address(0), "fence_chain", "fence_chain",
             fmt::format("fence_chain ctx {} seqno {} was given fence_chain ctx {} seqno {} as "
                         "its contained fence",
                         node->context(), node->seqno(), inner.context(), inner.seqno()),

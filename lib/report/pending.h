@@ -22,8 +22,13 @@ struct context_copy {
     std::uint64_t context;
     std::uint64_t seqno;
 };
-// The innermost frames active when something happened, outermost first.
-using context_record = std::vector<context_copy>;
+// The context frames active when something happened, outermost first; `cut` counts the
+// innermost ones past the engine's bound, which were not stored.
+struct context_record {
+    std::vector<context_copy> frames;
+    unsigned cut = 0;
+    bool empty() const { return frames.empty(); }
+};
 
 // One lock as a report line prints it.
 struct lock_ref {
@@ -31,6 +36,10 @@ struct lock_ref {
     const void* instance = nullptr;
     const void* ip = nullptr;      // acquire site ("at:"); null if unknown
     stack_id stack = 0;            // the acquisition's stack, if it was captured; preferred to ip
+    // The return address of the function `ip` lies in: the "at:" when `ip` is fencedep's own
+    // code (a std::lock_guard, the fence layer) and that function is no longer on the stack.
+    const void* outer_ip = nullptr;
+    context_record context;        // the frames the lock was taken under, if still known
 };
 
 // One "-> #N" entry of a circular dependency.
@@ -52,7 +61,7 @@ struct pending_report {
     std::vector<chain_link> chain;      // circular: from #N (held) down to #0 (subject)
     std::string parent;                 // circular: the class before `held` on the path
     std::vector<lock_ref> held_locks;   // the thread's held-lock stack, bottom first
-    context_record context;             // the thread's innermost context frames now
+    context_record context;             // the thread's context frames now
     stack_id stack = 0;                 // the current stack
     std::vector<std::string> lines;     // kind-specific message lines
 };

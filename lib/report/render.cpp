@@ -52,11 +52,13 @@ std::string describe(const context_copy& c) {
 
 std::string context_line(const context_record& record) {
     std::string line;
-    for (const auto& c : record) {
+    for (const auto& c : record.frames) {
         if (!line.empty())
             line += ", ";
         line += describe(c);
     }
+    if (record.cut)
+        line += fmt::format(", ... ({} more)", record.cut);
     return line;
 }
 
@@ -107,6 +109,7 @@ private:
         const auto address = reinterpret_cast<std::uintptr_t>(ip);
         return symbolize_ ? symbolize(address) : raw_frame(address);
     }
+    frame acquire_site(const lock_ref& lock);
 
     void header(const std::string& title);
     void lock_line(const lock_ref& lock);
@@ -132,6 +135,7 @@ private:
     report out_;
     std::string text_;
     std::vector<frame> current_;
+    std::vector<frame> current_untrimmed_;  // filled on first need by acquire_site()
 };
 
 void renderer::header(const std::string& title) {
@@ -144,16 +148,46 @@ void renderer::header(const std::string& title) {
     line("{}", std::string(title.size(), '-'));
 }
 
-void renderer::lock_line(const lock_ref& lock) {
-    std::string text = fmt::format("{} ({}){{....}}", fmt::ptr(lock.instance), lock.name);
+// The user's frame where a lock was taken. The engine keeps a stack only for acquisitions that
+// took the slow path; otherwise it has two return addresses, resolved here, at report time, so
+// that the fast path pays nothing for them.
+frame renderer::acquire_site(const lock_ref& lock) {
     // A captured stack names the user's function even where the acquire site lies in a
     // std::lock_guard instantiation; the current stack is symbolized already.
-    const std::vector<frame> acquired =
-        !lock.stack ? std::vector<frame>{} : lock.stack == p_.stack ? current_ : frames(lock.stack);
-    if (!acquired.empty())
-        text += ", at: " + frame_text(acquired.front());
-    else if (lock.ip)
-        text += ", at: " + frame_text(site(lock.ip));
+    if (lock.stack) {
+        const std::vector<frame> acquired = lock.stack == p_.stack ? current_ : frames(lock.stack);
+        if (!acquired.empty())
+            return acquired.front();
+    }
+    frame at = site(lock.ip);
+    if (!symbolize_ || !is_fencedep_frame(at))
+        return at;
+    // The lock function was inlined into fencedep's own code (the fence layer) or a std lock
+    // wrapper. If that function is still running, as a fence operation holding its fence's lock
+    // while it calls back into the user is, the user's frame is the first one outward of it.
+    if (p_.stack && current_untrimmed_.empty())
+        current_untrimmed_ = symbolize_stack(p_.stack, false);
+    for (auto f = current_untrimmed_.begin(); f != current_untrimmed_.end(); ++f) {
+        if (f->function.empty() || f->function != at.function)
+            continue;
+        const auto user = std::find_if(f + 1, current_untrimmed_.end(),
+                                       [](const frame& outer) { return !is_fencedep_frame(outer); });
+        if (user != current_untrimmed_.end())
+            return *user;
+    }
+    // It has returned (a std::lock_guard constructor): its caller is the user's frame.
+    if (lock.outer_ip) {
+        frame outer = site(lock.outer_ip);
+        if (!is_fencedep_frame(outer))
+            return outer;
+    }
+    return at;
+}
+
+void renderer::lock_line(const lock_ref& lock) {
+    std::string text = fmt::format("{} ({}){{....}}", fmt::ptr(lock.instance), lock.name);
+    if (lock.stack || lock.ip)
+        text += ", at: " + frame_text(acquire_site(lock));
     line("{}", text);
 }
 
@@ -176,6 +210,7 @@ void renderer::held_locks() {
     for (std::size_t i = 0; i < p_.held_locks.size(); ++i) {
         text_ += fmt::format(" #{}: ", i);
         lock_line(p_.held_locks[i]);
+        context(p_.held_locks[i].context, "taken while", "     ");
     }
 }
 
@@ -237,10 +272,11 @@ void renderer::circular() {
 void renderer::recursive() {
     line("{} is trying to acquire lock:", p_.thread);
     lock_line(p_.subject);
+    context(p_.subject.context, "while", "");
     line("");
     line("but task is already holding lock:");
     lock_line(p_.held);
-    context(p_.context, "while", "");
+    context(p_.held.context, "taken while", "");
     line("");
     line("other info that might help us debug this:");
     line(" Possible unsafe locking scenario:");
@@ -257,6 +293,7 @@ void renderer::recursive() {
     held_locks();
     backtrace();
     out_.classes = {p_.held.name, p_.subject.name};
+    out_.contexts = {context_line(p_.held.context), context_line(p_.subject.context)};
 }
 
 void renderer::bad_unlock() {

@@ -36,6 +36,9 @@ frame symbolize(std::uintptr_t address);
 // dropped, so the first frame shown is the user's.
 std::vector<frame> symbolize_stack(stack_id id, bool trim_fencedep = true);
 
+// Whether a symbolized frame is fencedep's own (as trimming decides it).
+bool is_fencedep_frame(const frame& f);
+
 // fork() support: with `held`, takes the depot's and the symbolizer's internal locks (in that
 // order), so that no other thread holds them while the process is copied; without, releases
 // them. The engine's pthread_atfork handlers call it around fork().

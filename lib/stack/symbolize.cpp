@@ -341,6 +341,16 @@ bool is_fencedep_frame(const frame& f, const address_range& own_module) noexcept
 
 }  // namespace
 
+bool is_fencedep_frame(const frame& f) {
+    address_range own_module;
+    {
+        const std::lock_guard lock(the_session.value.mutex);
+        the_session.value.get();
+        own_module = the_session.value.own_module;
+    }
+    return is_fencedep_frame(f, own_module);
+}
+
 frame symbolize(std::uintptr_t address) {
     frame result;
     result.address = address;

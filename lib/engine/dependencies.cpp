@@ -1,0 +1,187 @@
+// SPDX-License-Identifier: MIT
+// Dependencies and cycles: what one acquisition records in the class graph, and when it is a
+// "possible circular locking dependency" or "possible recursive locking".
+#include <algorithm>
+
+#include <fmt/format.h>
+
+#include "engine/internal.h"
+
+namespace fencedep::detail {
+
+namespace {
+// Room for fencedep's own frames above the user's, which the renderer trims (a fence operation
+// nested in containers can be a dozen frames deep).
+constexpr unsigned trimmed_frames_allowance = 24;
+}  // namespace
+
+stack_id event::current_stack() {
+    if (!stack_)
+        stack_ = capture_stack(current_options().stack_depth + trimmed_frames_allowance);
+    return stack_;
+}
+
+bool event::first_report(std::span<const std::uint64_t> identity) {
+    return e_.reported.insert(hash_words(identity)).second;
+}
+
+// The whole stack of operations, outermost first, so that a reader sees the composition (the
+// chain that enabled the array that added a callback to the leaf); frames past the stored ones
+// are marked as cut.
+context_record event::current_context() const {
+    context_record record;
+    const unsigned stored = std::min(ts_.frame_depth, max_context_frames);
+    for (unsigned i = 0; i < stored; ++i) {
+        const context_frame& f = *ts_.frames[i];
+        record.frames.push_back({f.op, f.kind ? f.kind : "", f.driver ? f.driver : "", f.timeline ? f.timeline : "",
+                                 f.context, f.seqno});
+    }
+    record.cut = ts_.frame_depth - stored;
+    return record;
+}
+
+lock_ref event::ref(const held_lock& h) const {
+    lock_ref r{e_.classes[h.class_id].name, h.instance, h.ip, h.site_stack, h.outer_ip, {}};
+    // The frames the lock was taken under, if they are still the ones pushed: the serial of the
+    // innermost one tells a frame pushed later at the same depth apart.
+    const unsigned depth = h.frame_depth;
+    if (depth > 0 && depth <= std::min(ts_.frame_depth, max_context_frames) &&
+        ts_.frame_serials[depth - 1] == h.frame_serial) {
+        for (unsigned i = 0; i < depth; ++i) {
+            const context_frame& f = *ts_.frames[i];
+            r.context.frames.push_back({f.op, f.kind ? f.kind : "", f.driver ? f.driver : "",
+                                        f.timeline ? f.timeline : "", f.context, f.seqno});
+        }
+    }
+    return r;
+}
+
+void event::snapshot_held(pending_report& r) const {
+    for (unsigned i = 0; i < ts_.depth; ++i)
+        r.held_locks.push_back(ref(ts_.held[i]));
+    r.context = current_context();
+}
+
+void event::report_table_full(const char* table, std::uint32_t capacity, const char* option) {
+    // One report, then validation steps aside for good (until reset()): the kernel does the same,
+    // and going on with a partial graph would miss cycles silently.
+    e_.stepped_aside = true;
+    gate.store(false, std::memory_order_relaxed);
+    auto& r = reports_.add(report_kind::table_exhausted, ts_);
+    r.title = fmt::format("BUG: {} too low!", option);
+    r.lines.push_back(fmt::format("the {} table is full: {} of {} entries in use", table, capacity, capacity));
+    r.lines.push_back(fmt::format("raise it with FENCEDEP_OPTIONS={}={}", option, std::uint64_t{capacity} * 2));
+    r.lines.push_back("turning off the locking correctness validator.");
+    r.stack = current_stack();
+    snapshot_held(r);
+}
+
+// Rule: an edge prev -> next that would close a cycle is reported, once per distinct cycle, and
+// never added, so that the graph stays acyclic (the shortest cycle is what the splat shows, and
+// an acyclic graph is what an incremental topological order needs).
+event::dependency event::add_dependency(const held_lock& prev, std::uint32_t next, const lock_map* instance,
+                                        const void* ip) {
+    graph& g = e_.dependencies;
+    if (g.find_edge(prev.class_id, next) != graph::none)
+        return dependency::recorded;
+    std::vector<std::uint32_t> path;
+    if (g.find_path(next, prev.class_id, path)) {
+        // Report each distinct cycle once: identify it by its classes, rotated to start at the
+        // smallest id, so the same cycle closed from any of its edges is one report.
+        std::vector<std::uint64_t> cycle{prev.class_id};
+        for (std::uint32_t edge : path)
+            cycle.push_back(g.at(edge).from);
+        std::rotate(cycle.begin(), std::min_element(cycle.begin(), cycle.end()), cycle.end());
+        cycle.insert(cycle.begin(), 0xc1c1e);
+        if (!first_report(cycle))
+            return dependency::refused;
+        auto& r = reports_.add(report_kind::circular_dependency, ts_);
+        r.subject = {e_.classes[next].name, instance, ip, current_stack(), nullptr, current_context()};
+        r.held = ref(prev);
+        // path: next = c0 -> c1 -> ... -> ck = prev. Printed from #k (prev) down to #0 (next);
+        // link i shows the stack of the edge that reached c_i.
+        for (std::size_t i = path.size(); i > 0; --i) {
+            const auto& edge = g.at(path[i - 1]);
+            const edge_record& rec = e_.edge_records[edge.payload];
+            r.chain.push_back({e_.classes[edge.to].name, rec.stack,
+                               rec.context == graph::none ? context_record{} : e_.contexts[rec.context]});
+        }
+        r.chain.push_back({e_.classes[next].name, current_stack(), current_context()});
+        r.parent = e_.classes[g.at(path.back()).from].name;
+        r.stack = current_stack();
+        snapshot_held(r);
+        return dependency::refused;
+    }
+    std::uint32_t context = graph::none;
+    if (ts_.frame_depth > 0) {
+        context = static_cast<std::uint32_t>(e_.contexts.size());
+        e_.contexts.push_back(current_context());
+    }
+    const auto payload = static_cast<std::uint32_t>(e_.edge_records.size());
+    if (g.add_edge(prev.class_id, next, payload) == graph::none) {
+        if (context != graph::none)
+            e_.contexts.pop_back();
+        report_table_full("dependency", g.max_edges(), "max_edges");
+        return dependency::full;
+    }
+    e_.edge_records.push_back({current_stack(), context});
+    return dependency::recorded;
+}
+
+// The recording rule.
+//
+// Every lock held below `next` (in its segment) must precede `next` in the graph: that is what
+// lets a later acquisition in the other order find the cycle. Like lockdep, fencedep records the
+// edge from the nearest held lock only and relies on transitivity for the locks below it: they
+// precede the nearest one already. That holds only while the nearest one is *covered*, i.e.
+// every lock below it was known to precede it when it was taken. A held lock is not covered when
+// it is a trylock (no edge leads into a trylock), when it was a recursive acquisition (it records
+// nothing), or when one of its own edges was refused because it closed a cycle.
+//
+// lockdep stops at the first report, so it never sees an uncovered lock other than a trylock.
+// fencedep goes on validating, so the walk goes on down the held stack past every lock that is
+// not covered, recording an edge from each, until it has recorded one from a covered lock (or
+// reached the bottom of the segment). `next` itself is covered unless an edge was refused on
+// the way. Its coverage depends only on the sequence of held classes (the graph only grows, and
+// an edge refused once stays refused while the graph is acyclic), so it is cached with the
+// chain: under the chain key when covered, under the key mixed with uncovered_chain when not.
+bool event::validate(std::uint32_t class_id, const lock_map* instance, const void* ip, std::uint64_t chain_key,
+                     unsigned base) {
+    // Another thread may have validated this chain while we waited for the lock.
+    if (hot.chains.contains(chain_key))
+        return true;
+    if (hot.chains.contains(chain_key ^ uncovered_chain))
+        return false;
+    // A recursive acquisition records nothing, as in lockdep: its only news is the report.
+    for (unsigned i = 0; i < ts_.depth; ++i) {
+        const held_lock& h = ts_.held[i];
+        if (h.class_id != class_id)
+            continue;
+        if (first_report({0x5ec, class_id})) {
+            auto& r = reports_.add(report_kind::recursive_locking, ts_);
+            r.subject = {e_.classes[class_id].name, instance, ip, current_stack(), nullptr, current_context()};
+            r.held = ref(h);
+            r.stack = current_stack();
+            snapshot_held(r);
+        }
+        if (!hot.chains.insert(chain_key ^ uncovered_chain))
+            report_table_full("lock chain", hot.chains.capacity(), "max_chains");
+        return false;
+    }
+    bool covered = true;
+    for (unsigned i = ts_.depth; i > base; --i) {
+        const held_lock& h = ts_.held[i - 1];
+        const dependency d = add_dependency(h, class_id, instance, ip);
+        if (d == dependency::full)
+            return false;
+        if (d == dependency::refused)
+            covered = false;
+        else if (h.covered)
+            break;
+    }
+    if (!hot.chains.insert(covered ? chain_key : chain_key ^ uncovered_chain))
+        report_table_full("lock chain", hot.chains.capacity(), "max_chains");
+    return covered;
+}
+
+}  // namespace fencedep::detail

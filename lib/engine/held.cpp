@@ -1,0 +1,387 @@
+// SPDX-License-Identifier: MIT
+// The held-lock stack: acquisitions and releases (the hot path and the slow path behind it),
+// lock segments for deferred work, and the lock_map entry points.
+//
+// Flow of one blocking acquisition (ARCHITECTURE.md, "hot path"): resolve the class from the
+// key's lock-free cache; mix it into the thread's chain key; if the chain cache holds the new
+// key, push the held lock and return. Otherwise take the engine lock, validate the acquisition
+// (dependencies.cpp), and deliver any report after the lock is dropped. All of that runs before
+// the real lock blocks.
+#include <algorithm>
+
+#include <fmt/format.h>
+
+#include "engine/internal.h"
+
+namespace fencedep {
+
+namespace detail {
+namespace {
+
+void push_held(thread_state& ts, std::uint32_t class_id, bool trylock, bool covered, const lock_map& map,
+               const void* ip, const void* outer_ip, std::uint64_t chain_key, stack_id site_stack) noexcept {
+    const unsigned frames = std::min(ts.frame_depth, max_context_frames);
+    ts.held[ts.depth++] = held_lock{class_id,
+                                    trylock,
+                                    covered,
+                                    static_cast<std::uint16_t>(frames),
+                                    frames ? ts.frame_serials[frames - 1] : 0,
+                                    &map,
+                                    ip,
+                                    outer_ip,
+                                    ts.chain_key,
+                                    site_stack};
+    ts.chain_key = chain_key;
+}
+
+// Where segment `d` of the thread's saved segments starts (the held index of its first lock).
+unsigned segment_start(const thread_state& ts, unsigned d) {
+    return d + 1 < ts.segment_depth ? ts.segments[d + 1].base : ts.segment_base;
+}
+
+// The base of the segment that held index `slot` belongs to.
+unsigned segment_base_at(const thread_state& ts, unsigned slot) {
+    unsigned base = 0;
+    for (unsigned d = 0; d < ts.segment_depth; ++d)
+        if (segment_start(ts, d) <= slot)
+            base = segment_start(ts, d);
+    return base;
+}
+
+// Recomputes every chain key of the thread from its held classes and segment starts: after a
+// lock below the top is released, each key above it (and each saved segment's start key) must
+// stop counting it, or a chain cached by this thread would stand for another thread's chain.
+void rekey(thread_state& ts) noexcept {
+    std::uint64_t key = initial_chain_key;
+    unsigned d = 0;
+    for (unsigned slot = 0;; ++slot) {
+        for (; d < ts.segment_depth && segment_start(ts, d) <= slot; ++d) {
+            ts.segments[d].chain_key = key;
+            key = chain_key_mix(key, segment_marker);
+        }
+        if (slot == ts.depth)
+            break;
+        ts.held[slot].prev_chain_key = key;
+        key = chain_key_mix(key, ts.held[slot].class_id);
+    }
+    ts.chain_key = key;
+}
+
+// The hot path: an acquisition whose chain was validated before. It needs no lock, allocates
+// nothing and cannot report, so it also needs no re-entry guard. Returns false to send the
+// acquisition to the slow path, which redoes every step.
+bool fast_acquire(lock_map& map, unsigned subclass, bool trylock, const void* ip, const void* outer_ip) noexcept {
+    thread_state* ts = this_thread_state;
+    if (!ts || ts->epoch != hot.epoch.load(std::memory_order_acquire) || subclass > lock_map::max_subclass)
+        return false;
+    if (ts->depth == ts->capacity) {
+        // Past max_lock_depth: reported once per process, then only counted, so that a program
+        // that nests too deep pays for it once and not on every round.
+        if (!hot.depth_reported.load(std::memory_order_relaxed))
+            return false;
+        ++ts->untracked;
+        return true;
+    }
+    const lock_class_key* key = engine_access::key(map);
+    if (!key)
+        return false;
+    // Reading the generation unlocked is safe: reset() requires that no thread is in fencedep.
+    const std::uint32_t class_id = cached_class(*key, subclass);
+    if (!class_id)
+        return false;
+    const std::uint64_t chain_key = chain_key_mix(ts->chain_key, class_id);
+    bool covered = false;
+    if (!trylock) {
+        covered = hot.chains.contains(chain_key);
+        if (!covered && !hot.chains.contains(chain_key ^ uncovered_chain))
+            return false;
+    }
+    push_held(*ts, class_id, trylock, covered, map, ip, outer_ip, chain_key, 0);
+    return true;
+}
+
+void report_depth_exceeded(thread_state& ts, report_queue& reports, const lock_map& map, const void* ip) {
+    std::string name = instance_name(map);
+    engine_state& e = engine();
+    std::lock_guard<std::mutex> lock(e.mutex);
+    if (!e.ready || e.stepped_aside || hot.depth_reported.exchange(true, std::memory_order_relaxed))
+        return;
+    event ev(e, ts, reports);
+    auto& r = reports.add(report_kind::lock_depth_exceeded, ts);
+    r.title = "BUG: max_lock_depth too low!";
+    r.subject = {std::move(name), &map, ip, 0, nullptr, {}};
+    r.lines.push_back(fmt::format("depth: {}  max: {}!", ts.depth + 1, ts.capacity));
+    r.lines.push_back(fmt::format("raise it with FENCEDEP_OPTIONS=max_lock_depth={}", std::max(ts.capacity * 2, 1u)));
+    r.lines.push_back("locks past the limit are not validated; this is reported once");
+    r.stack = ev.current_stack();
+    ev.snapshot_held(r);
+}
+
+void acquire_event(lock_map& map, unsigned subclass, bool trylock, const void* ip, const void* outer_ip) {
+    if (reentry_guard::raised() || fast_acquire(map, subclass, trylock, ip, outer_ip))
+        return;
+    event_scope scope;
+    thread_state* ts = scope.ts;
+    if (!ts)
+        return;
+    if (ts->depth == ts->capacity) {
+        ++ts->untracked;
+        report_depth_exceeded(*ts, scope.reports, map, ip);
+        return;
+    }
+    const unsigned asked_subclass = subclass;
+    const bool bad_subclass = subclass > lock_map::max_subclass;
+    if (bad_subclass)
+        subclass = 0;
+    // Naming may symbolize, which must not happen under the engine lock (classes.cpp); it is
+    // needed only for a class seen for the first time, or for a report.
+    lock_class_key* key = engine_access::key(map);
+    std::string name;
+    if (!key || !cached_class(*key, subclass) || bad_subclass)
+        name = instance_name(map);
+    engine_state& e = engine();
+    std::lock_guard<std::mutex> lock(e.mutex);
+    if (!e.ready || e.stepped_aside)
+        return;
+    // One event for the whole slow path, so that every report and edge shares one stack capture.
+    event ev(e, *ts, scope.reports);
+    if (bad_subclass && ev.first_report({0x5ab, reinterpret_cast<std::uintptr_t>(&map), asked_subclass})) {
+        auto& r = scope.reports.add(report_kind::invalid_subclass, *ts);
+        r.title = fmt::format("BUG: looking up invalid subclass: {}", asked_subclass);
+        r.subject = {name, &map, ip, 0, nullptr, {}};
+        r.lines.push_back(fmt::format("looking up invalid subclass: {} (subclasses are 0 to {})", asked_subclass,
+                                      lock_map::max_subclass));
+        r.lines.push_back("the acquisition is recorded as subclass 0");
+        r.stack = ev.current_stack();
+    }
+    if (!key) {
+        key = site_key(e, map);
+        engine_access::set_key(map, key);
+    }
+    const std::uint32_t class_id = ev.register_class(key, subclass, name);
+    if (!class_id)
+        return;
+    const std::uint64_t chain_key = chain_key_mix(ts->chain_key, class_id);
+    stack_id site_stack = 0;
+    bool covered = false;
+    if (!trylock) {
+        covered = ev.validate(class_id, &map, ip, chain_key, ts->segment_base);
+        site_stack = ev.current_stack();
+    }
+    push_held(*ts, class_id, trylock, covered, map, ip, outer_ip, chain_key, site_stack);
+}
+
+// Finds `map` in the held stack, from the top. Returns the depth index or -1.
+int find_held(const thread_state& ts, const lock_map& map) {
+    for (unsigned i = ts.depth; i > 0; --i)
+        if (ts.held[i - 1].instance == &map)
+            return static_cast<int>(i - 1);
+    return -1;
+}
+
+// Removes entry `index` and re-validates the entries above it, as lockdep does: the remaining
+// sequence is a chain of its own, and may be new.
+void remove_held(thread_state& ts, unsigned index, report_queue& reports) {
+    for (unsigned i = index + 1; i < ts.depth; ++i)
+        ts.held[i - 1] = ts.held[i];
+    --ts.depth;
+    // Segments that started above the removed entry now start one entry lower.
+    if (index < ts.segment_base)
+        --ts.segment_base;
+    for (unsigned d = 0; d < ts.segment_depth; ++d)
+        if (index < ts.segments[d].base)
+            --ts.segments[d].base;
+    rekey(ts);
+    const unsigned depth = ts.depth;
+    engine_state& e = engine();
+    std::unique_lock<std::mutex> lock(e.mutex, std::defer_lock);
+    for (unsigned i = index; i < depth; ++i) {
+        held_lock& h = ts.held[i];
+        if (h.trylock)
+            continue;
+        const std::uint64_t chain_key = chain_key_mix(h.prev_chain_key, h.class_id);
+        if (hot.chains.contains(chain_key)) {
+            h.covered = true;
+        } else if (hot.chains.contains(chain_key ^ uncovered_chain)) {
+            h.covered = false;
+        } else {
+            if (!lock.owns_lock())
+                lock.lock();
+            if (e.stepped_aside)
+                break;
+            // Validated against the locks below it only, as when it was taken.
+            ts.depth = i;
+            h.covered = event(e, ts, reports).validate(h.class_id, h.instance, h.ip, chain_key, segment_base_at(ts, i));
+            ts.depth = depth;
+        }
+    }
+}
+
+// The hot path of a release: the lock is the top of the held stack, inside the current segment
+// (a lock held around deferred work and released inside it moves the segment: slow path).
+bool fast_release(const lock_map& map) noexcept {
+    thread_state* ts = this_thread_state;
+    if (!ts || ts->epoch != hot.epoch.load(std::memory_order_acquire) || ts->depth <= ts->segment_base)
+        return false;
+    const held_lock& top = ts->held[ts->depth - 1];
+    if (top.instance != &map)
+        return false;
+    ts->chain_key = top.prev_chain_key;
+    --ts->depth;
+    return true;
+}
+
+// The name of a lock that may not be held: its class's if registered, else its own.
+std::string display_name(const lock_map& map) {
+    const lock_class_key* key = engine_access::key(map);
+    const std::uint32_t id = key ? cached_class(*key, 0) : 0;
+    return id ? std::string() : instance_name(map);
+}
+
+void release_event(lock_map& map, const void* ip) {
+    if (reentry_guard::raised() || fast_release(map))
+        return;
+    event_scope scope;
+    thread_state* ts = scope.ts;
+    if (!ts)
+        return;
+    auto& reports = scope.reports;
+    const int index = find_held(*ts, map);
+    if (index >= 0) {
+        remove_held(*ts, static_cast<unsigned>(index), reports);
+        return;
+    }
+    if (ts->untracked > 0) {
+        --ts->untracked;
+        return;
+    }
+    std::string name = display_name(map);
+    engine_state& e = engine();
+    std::lock_guard<std::mutex> lock(e.mutex);
+    event ev(e, *ts, reports);
+    if (!ev.first_report({0xbad, reinterpret_cast<std::uintptr_t>(engine_access::key(map)),
+                          reinterpret_cast<std::uintptr_t>(ip)}))
+        return;
+    if (name.empty())
+        name = e.classes[cached_class(*engine_access::key(map), 0)].name;
+    auto& r = reports.add(report_kind::bad_unlock_balance, *ts);
+    r.subject = {std::move(name), &map, ip, 0, nullptr, {}};
+    r.stack = ev.current_stack();
+    ev.snapshot_held(r);
+}
+
+void destroy_event(lock_map& map) {
+    event_scope scope;
+    thread_state* ts = scope.ts;
+    if (!ts)
+        return;
+    const int index = find_held(*ts, map);
+    if (index < 0)
+        return;
+    auto& reports = scope.reports;
+    engine_state& e = engine();
+    {
+        std::lock_guard<std::mutex> lock(e.mutex);
+        event ev(e, *ts, reports);
+        auto& r = reports.add(report_kind::held_lock_freed, *ts);
+        r.subject = ev.ref(ts->held[index]);
+        r.lines.push_back(fmt::format("{} is freeing memory {}-{}, with a lock still held there!", r.thread,
+                                      fmt::ptr(&map), fmt::ptr(reinterpret_cast<const char*>(&map) + sizeof map - 1)));
+        r.stack = ev.current_stack();
+        ev.snapshot_held(r);
+    }
+    // Forget the entry so that the stack stays usable; the memory is going away.
+    remove_held(*ts, static_cast<unsigned>(index), reports);
+}
+
+}  // namespace
+}  // namespace detail
+
+using namespace detail;
+
+context_scope::context_scope(const context_frame& frame) noexcept : state_(not_pushed) {
+    const event_scope scope;
+    thread_state* ts = scope.ts;
+    if (!ts)
+        return;
+    if (ts->frame_depth < max_context_frames) {
+        ts->frames[ts->frame_depth] = &frame;
+        ts->frame_serials[ts->frame_depth] = ++ts->next_frame_serial;
+    }
+    ++ts->frame_depth;
+    state_ = pushed;
+    if (frame.op == fence_op::deferred_work && ts->segment_depth < max_context_frames) {
+        ts->segments[ts->segment_depth++] = {ts->segment_base, ts->chain_key};
+        ts->segment_base = ts->depth;
+        // The key goes on from the enclosing one, marked: a chain in the segment is then cached
+        // per enclosing held stack, so recursion across the boundary is still checked, and it
+        // never matches a chain of the enclosing segment.
+        ts->chain_key = chain_key_mix(ts->chain_key, segment_marker);
+        state_ = pushed_segment;
+    }
+}
+
+context_scope::~context_scope() {
+    if (state_ == not_pushed)
+        return;
+    reentry_guard guard;
+    thread_state* ts = current_thread_state();
+    if (!ts)
+        return;
+    --ts->frame_depth;
+    // After enable(true) reset the thread's stacks, there is no segment left to close.
+    if (state_ == pushed_segment && ts->segment_depth > 0) {
+        const unsigned base = ts->segment_base;
+        const auto& saved = ts->segments[--ts->segment_depth];
+        ts->segment_base = saved.base;
+        // Locks taken in the segment should be gone; if some are still held, they join the
+        // enclosing segment and the keys are worked out again.
+        if (ts->depth == base)
+            ts->chain_key = saved.chain_key;
+        else
+            rekey(*ts);
+    }
+}
+
+lock_map::lock_map(const char* name, const char* file, unsigned line, unsigned column) noexcept
+    : name_(name), key_(nullptr), site_file_(file), site_line_(line), site_column_(column) {}
+
+lock_map::lock_map(const char* name, lock_class_key& key) noexcept
+    : name_(name), key_(&key), site_file_(""), site_line_(0), site_column_(0) {}
+
+lock_map::~lock_map() {
+    if (enabled())
+        destroy_event(*this);
+}
+
+void lock_map::acquire(unsigned subclass, const void* outer_ip) noexcept {
+    if (enabled())
+        acquire_event(*this, subclass, false, __builtin_return_address(0), outer_ip);
+}
+
+void lock_map::try_acquire(unsigned subclass, const void* outer_ip) noexcept {
+    if (enabled())
+        acquire_event(*this, subclass, true, __builtin_return_address(0), outer_ip);
+}
+
+void lock_map::release() noexcept {
+    if (enabled())
+        release_event(*this, __builtin_return_address(0));
+}
+
+void lock_map::acquire(const acquisition& how) noexcept {
+    if (enabled())
+        acquire_event(*this, how.subclass, how.trylock, how.ip ? how.ip : __builtin_return_address(0), how.outer_ip);
+}
+
+void lock_map::release(const void* ip) noexcept {
+    if (enabled())
+        release_event(*this, ip ? ip : __builtin_return_address(0));
+}
+
+bool lock_map::held_by_this_thread() const noexcept {
+    const event_scope scope;
+    return scope.ts && find_held(*scope.ts, *this) >= 0;
+}
+
+}  // namespace fencedep

@@ -1,0 +1,178 @@
+// SPDX-License-Identifier: MIT
+// What the engine's files share: the engine state behind its lock, the hot state read without
+// it, and the event that one slow-path entry builds. Not seen outside lib/engine.
+#pragma once
+
+#include <cstdint>
+#include <initializer_list>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <span>
+#include <string>
+#include <unordered_map>
+#include <unordered_set>
+#include <vector>
+
+#include <fencedep/lockdep.h>
+
+#include "config/options.h"
+#include "engine/chain_cache.h"
+#include "engine/graph.h"
+#include "engine/thread_state.h"
+#include "report/pending.h"
+
+namespace fencedep::detail {
+
+// The only code that touches lock_map's private members.
+struct engine_access {
+    static lock_class_key* key(const lock_map& map) { return map.key_.load(std::memory_order_acquire); }
+    static void set_key(lock_map& map, lock_class_key* key) { map.key_.store(key, std::memory_order_release); }
+    static const char* site_file(const lock_map& map) { return map.site_file_; }
+    static unsigned site_line(const lock_map& map) { return map.site_line_; }
+    static unsigned site_column(const lock_map& map) { return map.site_column_; }
+    static const char* name(const lock_map& map) { return map.name_; }
+    // A lock_map built with an explicit key records no construction site (line 0).
+    static bool keyed_by_site(const lock_map& map) { return map.site_line_ != 0; }
+};
+
+struct lock_class {
+    const lock_class_key* key;
+    unsigned subclass;
+    std::string base;       // the name the lock was given
+    std::uint32_t version;  // 1 for the first key with this base name, 2 for the next, ...
+    std::string name;       // as printed: base, then #version (if > 1) and /subclass (if > 0)
+};
+
+// Where and under which fence context an edge was first recorded.
+struct edge_record {
+    stack_id stack;
+    std::uint32_t context;  // index into engine_state::contexts, or graph::none
+};
+
+struct engine_state {
+    std::mutex mutex;  // a plain std::mutex: the engine's own locks are never instrumented
+    bool ready = false;          // tables allocated for the current options
+    bool stepped_aside = false;  // a table filled up; validation stays off until reset()
+    bool exit_handler = false;
+
+    std::unique_ptr<lock_class[]> classes;  // index = class id; 0 unused
+    std::uint32_t class_count = 0;
+    std::unordered_map<std::string, std::uint32_t> name_versions;
+    graph dependencies;
+    std::vector<edge_record> edge_records;
+    std::vector<context_record> contexts;
+    std::unordered_set<std::uint64_t> reported;  // hashes of reports already made
+    // Keys of construction sites ("file:line:column:name"), kept across reset() because locks
+    // built before it still point at them.
+    std::unordered_map<std::string, std::unique_ptr<lock_class_key>> sites;
+};
+
+// Never destroyed: other threads may still lock while the process exits.
+engine_state& engine();
+
+// What the hot path reads, in a constant-initialized global so that reaching it costs no
+// initialization check. Written under the engine lock. Trivially destructible, so that nothing
+// the hot path touches is torn down by exit() while other threads still take locks.
+struct hot_state {
+    // Bumped by reset() so every key's cached class id becomes stale at once.
+    std::uint32_t generation = 1;
+    // Bumped by enable(true) so threads drop held stacks recorded before validation was off.
+    std::atomic<std::uint64_t> epoch{1};
+    // Set once the max_lock_depth report is made: from then on, acquisitions past a thread's
+    // limit are only counted, on the fast path.
+    std::atomic<bool> depth_reported{false};
+    chain_cache chains;
+};
+extern constinit hot_state hot;
+
+// A validated chain whose last lock is not known to follow every lock held below it (see
+// "recording rule" in dependencies.cpp) is cached under its key with this mixed in, so that the
+// fast path tells the two apart with the one probe it already makes, plus one on a miss.
+inline constexpr std::uint64_t uncovered_chain = 0x6a09e667f3bcc909ull;
+
+// Mixed into the chain key where a deferred_work segment starts; never a class id.
+inline constexpr std::uint32_t segment_marker = 0xffffffffu;
+
+// Everything a single event may need to report, delivered after the engine lock is dropped.
+class report_queue {
+public:
+    pending_report& add(report_kind kind, const thread_state& ts);
+    ~report_queue();
+
+private:
+    std::vector<pending_report> reports_;
+};
+
+// One acquisition, release or check, under the engine lock.
+class event {
+public:
+    event(engine_state& e, thread_state& ts, report_queue& reports) : e_(e), ts_(ts), reports_(reports) {}
+
+    // Registers (or finds) the class of `key`/`subclass`. `name` is the lock's display name,
+    // worked out before the engine lock was taken (naming may symbolize). Returns 0 when the
+    // class table is full (reported; validation steps aside).
+    std::uint32_t register_class(lock_class_key* key, unsigned subclass, const std::string& name);
+    // Validates the acquisition of `class_id` on top of the thread's held stack (the locks below
+    // `base` belong to enclosing segments and record no edges to it). Inserts the chain and
+    // returns whether the new lock is covered (see the recording rule in dependencies.cpp).
+    bool validate(std::uint32_t class_id, const lock_map* instance, const void* ip, std::uint64_t chain_key,
+                  unsigned base);
+    void report_table_full(const char* table, std::uint32_t capacity, const char* option);
+    void snapshot_held(pending_report& r) const;
+    lock_ref ref(const held_lock& h) const;
+    stack_id current_stack();
+    // Whether a report identified by `identity` (a kind tag, then what makes it distinct) is
+    // new; it is remembered either way.
+    bool first_report(std::span<const std::uint64_t> identity);
+    bool first_report(std::initializer_list<std::uint64_t> identity) {
+        return first_report(std::span(identity.begin(), identity.size()));
+    }
+    context_record current_context() const;
+
+private:
+    enum class dependency { recorded, refused, full };
+    dependency add_dependency(const held_lock& prev, std::uint32_t next, const lock_map* instance, const void* ip);
+
+    engine_state& e_;
+    thread_state& ts_;
+    report_queue& reports_;
+    stack_id stack_ = 0;
+};
+
+// The frame of every event that may leave the hot path: raises the re-entry guard and brings the
+// thread's state up to date. `ts` is null when the event must be ignored (validation off, a
+// re-entered call, no state). Reports queued in `reports` are delivered when the scope ends,
+// after any engine lock taken inside it is released, with the guard still raised.
+class event_scope {
+    std::optional<reentry_guard> guard_;  // declared first: destroyed after the reports go out
+
+public:
+    event_scope() noexcept;
+    event_scope(const event_scope&) = delete;
+    event_scope& operator=(const event_scope&) = delete;
+
+    thread_state* ts = nullptr;
+    report_queue reports;
+};
+
+// "name/tid" of the thread, as reports print it.
+std::string thread_label(const thread_state& ts);
+
+// Folds the words in order into a report identity.
+std::uint64_t hash_words(std::span<const std::uint64_t> words);
+
+// The name of a lock for display: its name, its key's symbol, or its construction site.
+// May symbolize (and so take the loader's lock): never call it with the engine lock held.
+std::string instance_name(const lock_map& map);
+
+// The key of a construction-site lock, created on first use. Requires the engine lock.
+lock_class_key* site_key(engine_state& e, const lock_map& map);
+
+// Whether the class of `key`/`subclass` is registered in the current generation.
+inline std::uint32_t cached_class(const lock_class_key& key, unsigned subclass) noexcept {
+    const std::uint64_t cached = key.cached_class[subclass].load(std::memory_order_acquire);
+    return (cached >> 32) == hot.generation ? static_cast<std::uint32_t>(cached) : 0;
+}
+
+}  // namespace fencedep::detail
