@@ -212,6 +212,47 @@ TEST_CASE("array: signals when all children have, first error wins, signal_on_an
     CHECK_THROWS_AS(array_of({nullptr}), std::invalid_argument);
 }
 
+TEST_CASE("array never enabled: get_status and is_signaled do not take the children's errors") {
+    // The kernel's signaled op only counts signaled children; errors reach an array through
+    // enabling and its child callbacks, so an array found signaled by a peek has none.
+    for (const bool any : {false, true}) {
+        CAPTURE(any);
+        auto failed = mock();
+        failed->set_error(-EIO);
+        failed->signal();
+        auto good = mock();
+        if (!any)
+            good->signal();
+        auto by_status = fence_array::create({failed, good}, fence::allocate_contexts(1), 1, any);
+        CHECK(by_status->get_status() == 1);
+        auto by_peek = fence_array::create({failed, good}, fence::allocate_contexts(1), 1, any);
+        CHECK(by_peek->is_signaled());
+        CHECK(by_peek->error() == 0);
+        good->signal();
+    }
+}
+
+TEST_CASE("array enabled: a child's error reaches it through enabling or the child's callback") {
+    const auto mode = each_mode();
+    mode_scope modes(mode);
+    for (const bool any : {false, true}) {
+        for (const bool failed_first : {false, true}) {
+            CAPTURE(any);
+            CAPTURE(failed_first);
+            auto failed = mock();
+            failed->set_error(-EIO);
+            auto good = mock();
+            auto a = fence_array::create({failed, good}, fence::allocate_contexts(1), 1, any);
+            if (failed_first)
+                failed->signal();
+            a->enable_sw_signaling();
+            failed->signal();
+            good->signal();
+            CHECK(a->get_status() == -EIO);
+        }
+    }
+}
+
 TEST_CASE("deferred work: a 4096-point timeline over arrays signals iteratively") {
     const auto mode = each_mode();
     mode_scope modes(mode);
