@@ -437,7 +437,8 @@ FENCEDEP_API void flush_deferred() noexcept;
 
 // The global stub fence: already signaled, context 0, seqno 0 (the kernel's dma_fence_get_stub).
 FENCEDEP_API fence_ref<> stub_fence() noexcept;
-// A new fence, already signaled with `timestamp` (dma_fence_allocate_private_stub).
+// A new fence, already signaled with `timestamp`, on context 0 with seqno 0 like the global stub
+// (dma_fence_allocate_private_stub).
 // Throws std::bad_alloc.
 FENCEDEP_API fence_ref<> make_private_stub(fence_clock::time_point timestamp);
 

@@ -60,10 +60,10 @@ thread_local exit_drain exit_drainer;
 lock_class_key default_fence_key;
 lock_class_key stub_key;
 
+// Context 0 and seqno 0, as the kernel's stubs: context 0 is never allocated to a timeline.
 class stub final : public fence {
 public:
-    stub(std::uint64_t context, std::uint64_t seqno) noexcept
-        : fence(fence_lock_class{"fence_stub->lock", stub_key}, context, seqno) {}
+    stub() noexcept : fence(fence_lock_class{"fence_stub->lock", stub_key}, 0, 0) {}
     const char* driver_name() const noexcept override { return "stub"; }
     const char* timeline_name() const noexcept override { return "stub"; }
 };
@@ -507,7 +507,7 @@ fence_lock_guard::~fence_lock_guard() {
 fence_ref<> stub_fence() noexcept {
     // Never freed: fences may hold it until the very end of the process.
     static fence* const the_stub = [] {
-        fence* f = new stub(0, 0);
+        fence* f = new stub();
         f->signal();
         return f;
     }();
@@ -515,7 +515,7 @@ fence_ref<> stub_fence() noexcept {
 }
 
 fence_ref<> make_private_stub(fence_clock::time_point timestamp) {
-    auto f = make_fence<stub>(fence::allocate_contexts(1), 0);
+    auto f = make_fence<stub>();
     f->signal_timestamp(timestamp);
     return f;
 }

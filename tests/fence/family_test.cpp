@@ -361,12 +361,28 @@ TEST_CASE("merge: all signaled gives a stub with the latest timestamp; one left 
     auto all_done = fencedep::unwrap_merge({f1.get(), f2.get()});
     CHECK(all_done->test_signaled_flag());
     CHECK(all_done->timestamp() == t0 + 5ms);
+    // A private stub, as dma_fence_allocate_private_stub makes: the stub's context and seqno,
+    // but not the global stub, whose timestamp is its own.
+    CHECK(all_done->context() == 0);
+    CHECK(all_done->seqno() == 0);
+    CHECK(all_done != fencedep::stub_fence());
     CHECK(all_done != f1);
+    CHECK(all_done != f2);
 
     auto f3 = mock();
     auto one = fencedep::unwrap_merge({f1.get(), f3.get()});
     CHECK(one == f3);
     f3->signal();
+}
+
+TEST_CASE("private stub: context 0, seqno 0, signaled with the given timestamp") {
+    const auto t = fencedep::fence_clock::now() - 1s;
+    auto stub = fencedep::make_private_stub(t);
+    CHECK(stub->context() == 0);
+    CHECK(stub->seqno() == 0);
+    CHECK(stub->test_signaled_flag());
+    CHECK(stub->timestamp() == t);
+    CHECK(stub != fencedep::make_private_stub(t));
 }
 
 TEST_CASE("unlocked mode: enable_signaling runs with no fence lock held") {
