@@ -288,7 +288,7 @@ public:
     int add_callback(fence_callback& callback, fence_callback_fn func) noexcept;
     // Removes `callback` if it is still pending. Returns true if it was removed, false if it
     // already ran or was never added. Takes the fence's lock; as in the kernel, this is
-    // deadlock-prone and meant for recovery paths.
+    // deadlock-prone and meant for recovery paths. Context frame: remove_callback.
     bool remove_callback(fence_callback& callback) noexcept;
 
     // --- signalling -------------------------------------------------------------------------
@@ -395,6 +395,9 @@ private:
     // caller (enable_sw_signaling) has pushed the enable_signaling frame already.
     bool enable_step(bool lock_held, bool push_frame) noexcept;
     bool signal_timestamp_locked(fence_clock::time_point timestamp) noexcept;
+    // get_status_locked(), which is_signaled_locked() shares (status 0 is "unsignaled").
+    // `push_frame` is false when the caller (get_status) has pushed the query frame already.
+    int status_locked(bool push_frame) noexcept;
     void release_now() noexcept;
 
     spinlock* lock_;
