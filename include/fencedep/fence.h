@@ -288,7 +288,7 @@ public:
     int add_callback(fence_callback& callback, fence_callback_fn func) noexcept;
     // Removes `callback` if it is still pending. Returns true if it was removed, false if it
     // already ran or was never added. Takes the fence's lock; as in the kernel, this is
-    // deadlock-prone and meant for recovery paths.
+    // deadlock-prone and meant for recovery paths. Context frame: remove_callback.
     bool remove_callback(fence_callback& callback) noexcept;
 
     // --- signalling -------------------------------------------------------------------------
@@ -395,6 +395,9 @@ private:
     // caller (enable_sw_signaling) has pushed the enable_signaling frame already.
     bool enable_step(bool lock_held, bool push_frame) noexcept;
     bool signal_timestamp_locked(fence_clock::time_point timestamp) noexcept;
+    // get_status_locked(), which is_signaled_locked() shares (status 0 is "unsignaled").
+    // `push_frame` is false when the caller (get_status) has pushed the query frame already.
+    int status_locked(bool push_frame) noexcept;
     void release_now() noexcept;
 
     spinlock* lock_;
@@ -437,7 +440,8 @@ FENCEDEP_API void flush_deferred() noexcept;
 
 // The global stub fence: already signaled, context 0, seqno 0 (the kernel's dma_fence_get_stub).
 FENCEDEP_API fence_ref<> stub_fence() noexcept;
-// A new fence, already signaled with `timestamp` (dma_fence_allocate_private_stub).
+// A new fence, already signaled with `timestamp`, on context 0 with seqno 0 like the global stub
+// (dma_fence_allocate_private_stub).
 // Throws std::bad_alloc.
 FENCEDEP_API fence_ref<> make_private_stub(fence_clock::time_point timestamp);
 

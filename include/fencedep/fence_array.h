@@ -17,7 +17,9 @@ namespace fencedep {
 //
 // The kernel's dma_fence_array. It owns one reference to each child and signals once every
 // child has signaled (or, with signal_on_any, once one has). Its error is the first child error
-// seen before it signals.
+// that enabling or a child's callback sees before it signals. An array that was never enabled and
+// is found signaled by get_status() or is_signaled() signals without error, as in the kernel,
+// whose signaled op only counts the signaled children.
 //
 // Locks: every array has its own lock, and all arrays share one class, "fence_array->lock".
 //   - Enabling signaling (first add_callback, enable_sw_signaling, wait) adds a callback on each

@@ -114,6 +114,7 @@ enum class fence_op : std::uint8_t {
     wait,              // waiting for the fence
     deferred_work,     // deferred work queued by the fence runs (no fence lock held)
     query,             // is_signaled / get_status on the fence
+    remove_callback,   // removing a callback from the fence (takes its lock)
 };
 
 struct context_frame {

@@ -60,10 +60,10 @@ thread_local exit_drain exit_drainer;
 lock_class_key default_fence_key;
 lock_class_key stub_key;
 
+// Context 0 and seqno 0, as the kernel's stubs: context 0 is never allocated to a timeline.
 class stub final : public fence {
 public:
-    stub(std::uint64_t context, std::uint64_t seqno) noexcept
-        : fence(fence_lock_class{"fence_stub->lock", stub_key}, context, seqno) {}
+    stub() noexcept : fence(fence_lock_class{"fence_stub->lock", stub_key}, 0, 0) {}
     const char* driver_name() const noexcept override { return "stub"; }
     const char* timeline_name() const noexcept override { return "stub"; }
 };
@@ -265,6 +265,7 @@ int fence::add_callback(fence_callback& callback, fence_callback_fn func) noexce
 
 bool fence::remove_callback(fence_callback& callback) noexcept {
     detail::operation_scope operation;
+    detail::frame_scope frame(fence_op::remove_callback, *this);
     lock_->lock();
     const bool linked = callback.next_ != &callback;
     if (linked) {
@@ -348,28 +349,29 @@ bool fence::is_signaled() noexcept {
     return true;
 }
 
-bool fence::is_signaled_locked() noexcept {
-    if (test_signaled_flag())
-        return true;
-    detail::frame_scope frame(fence_op::query, *this);
-    if (!signaled())
-        return false;
-    signal_locked();
-    return true;
-}
-
-int fence::get_status_locked() noexcept {
-    if (!is_signaled_locked())
-        return 0;
+int fence::status_locked(bool push_frame) noexcept {
+    if (!test_signaled_flag()) {
+        std::optional<detail::frame_scope> frame;
+        if (push_frame)
+            frame.emplace(fence_op::query, *this);
+        if (!signaled())
+            return 0;
+        signal_locked();
+    }
     const int e = error();
     return e < 0 ? e : 1;
 }
 
+bool fence::is_signaled_locked() noexcept { return status_locked(true) != 0; }
+
+int fence::get_status_locked() noexcept { return status_locked(true); }
+
 int fence::get_status() noexcept {
     detail::operation_scope operation;
+    // One frame for the whole call: it must already name the query when the lock is taken.
     detail::frame_scope frame(fence_op::query, *this);
     lock_->lock();
-    const int status = get_status_locked();
+    const int status = status_locked(false);
     lock_->unlock();
     return status;
 }
@@ -507,7 +509,7 @@ fence_lock_guard::~fence_lock_guard() {
 fence_ref<> stub_fence() noexcept {
     // Never freed: fences may hold it until the very end of the process.
     static fence* const the_stub = [] {
-        fence* f = new stub(0, 0);
+        fence* f = new stub();
         f->signal();
         return f;
     }();
@@ -515,7 +517,7 @@ fence_ref<> stub_fence() noexcept {
 }
 
 fence_ref<> make_private_stub(fence_clock::time_point timestamp) {
-    auto f = make_fence<stub>(fence::allocate_contexts(1), 0);
+    auto f = make_fence<stub>();
     f->signal_timestamp(timestamp);
     return f;
 }

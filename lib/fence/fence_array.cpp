@@ -114,14 +114,13 @@ void fence_array::run_deferred(detail::deferred_work& work) noexcept {
 bool fence_array::signaled() noexcept {
     int pending = num_pending_.load(std::memory_order_acquire);
     if (!signaling_enabled()) {
-        // Nobody counts down for an array that was never enabled: count the children now.
+        // Nobody counts down for an array that was never enabled: count the children now. Their
+        // errors are not taken, as in the kernel: only enabling and the callbacks record them.
         for (const fence_ref<>& child : fences_) {
             if (pending <= 0)
                 break;
-            if (child->is_signaled()) {
-                note_error(child->error());
+            if (child->is_signaled())
                 --pending;
-            }
         }
     }
     if (pending > 0)

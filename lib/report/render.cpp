@@ -34,6 +34,7 @@ const char* verb(fence_op op) {
     case fence_op::wait: return "waiting on";
     case fence_op::deferred_work: return "running deferred work of";
     case fence_op::query: return "querying";
+    case fence_op::remove_callback: return "removing a callback from";
     }
     return "inside";
 }

@@ -212,6 +212,47 @@ TEST_CASE("array: signals when all children have, first error wins, signal_on_an
     CHECK_THROWS_AS(array_of({nullptr}), std::invalid_argument);
 }
 
+TEST_CASE("array never enabled: get_status and is_signaled do not take the children's errors") {
+    // The kernel's signaled op only counts signaled children; errors reach an array through
+    // enabling and its child callbacks, so an array found signaled by a peek has none.
+    for (const bool any : {false, true}) {
+        CAPTURE(any);
+        auto failed = mock();
+        failed->set_error(-EIO);
+        failed->signal();
+        auto good = mock();
+        if (!any)
+            good->signal();
+        auto by_status = fence_array::create({failed, good}, fence::allocate_contexts(1), 1, any);
+        CHECK(by_status->get_status() == 1);
+        auto by_peek = fence_array::create({failed, good}, fence::allocate_contexts(1), 1, any);
+        CHECK(by_peek->is_signaled());
+        CHECK(by_peek->error() == 0);
+        good->signal();
+    }
+}
+
+TEST_CASE("array enabled: a child's error reaches it through enabling or the child's callback") {
+    const auto mode = each_mode();
+    mode_scope modes(mode);
+    for (const bool any : {false, true}) {
+        for (const bool failed_first : {false, true}) {
+            CAPTURE(any);
+            CAPTURE(failed_first);
+            auto failed = mock();
+            failed->set_error(-EIO);
+            auto good = mock();
+            auto a = fence_array::create({failed, good}, fence::allocate_contexts(1), 1, any);
+            if (failed_first)
+                failed->signal();
+            a->enable_sw_signaling();
+            failed->signal();
+            good->signal();
+            CHECK(a->get_status() == -EIO);
+        }
+    }
+}
+
 TEST_CASE("deferred work: a 4096-point timeline over arrays signals iteratively") {
     const auto mode = each_mode();
     mode_scope modes(mode);
@@ -320,12 +361,28 @@ TEST_CASE("merge: all signaled gives a stub with the latest timestamp; one left 
     auto all_done = fencedep::unwrap_merge({f1.get(), f2.get()});
     CHECK(all_done->test_signaled_flag());
     CHECK(all_done->timestamp() == t0 + 5ms);
+    // A private stub, as dma_fence_allocate_private_stub makes: the stub's context and seqno,
+    // but not the global stub, whose timestamp is its own.
+    CHECK(all_done->context() == 0);
+    CHECK(all_done->seqno() == 0);
+    CHECK(all_done != fencedep::stub_fence());
     CHECK(all_done != f1);
+    CHECK(all_done != f2);
 
     auto f3 = mock();
     auto one = fencedep::unwrap_merge({f1.get(), f3.get()});
     CHECK(one == f3);
     f3->signal();
+}
+
+TEST_CASE("private stub: context 0, seqno 0, signaled with the given timestamp") {
+    const auto t = fencedep::fence_clock::now() - 1s;
+    auto stub = fencedep::make_private_stub(t);
+    CHECK(stub->context() == 0);
+    CHECK(stub->seqno() == 0);
+    CHECK(stub->test_signaled_flag());
+    CHECK(stub->timestamp() == t);
+    CHECK(stub != fencedep::make_private_stub(t));
 }
 
 TEST_CASE("unlocked mode: enable_signaling runs with no fence lock held") {
