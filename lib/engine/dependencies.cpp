@@ -13,6 +13,17 @@ namespace {
 // Room for fencedep's own frames above the user's, which the renderer trims (a fence operation
 // nested in containers can be a dozen frames deep).
 constexpr unsigned trimmed_frames_allowance = 24;
+
+// The outermost `depth` context frames of the thread, copied out of its stack.
+context_record copy_frames(const thread_state& ts, unsigned depth) {
+    context_record record;
+    for (unsigned i = 0; i < depth; ++i) {
+        const context_frame& f = *ts.frames[i];
+        record.frames.push_back({f.op, f.kind ? f.kind : "", f.driver ? f.driver : "", f.timeline ? f.timeline : "",
+                                 f.context, f.seqno});
+    }
+    return record;
+}
 }  // namespace
 
 stack_id event::current_stack() {
@@ -29,13 +40,8 @@ bool event::first_report(std::span<const std::uint64_t> identity) {
 // chain that enabled the array that added a callback to the leaf); frames past the stored ones
 // are marked as cut.
 context_record event::current_context() const {
-    context_record record;
     const unsigned stored = std::min(ts_.frame_depth, max_context_frames);
-    for (unsigned i = 0; i < stored; ++i) {
-        const context_frame& f = *ts_.frames[i];
-        record.frames.push_back({f.op, f.kind ? f.kind : "", f.driver ? f.driver : "", f.timeline ? f.timeline : "",
-                                 f.context, f.seqno});
-    }
+    context_record record = copy_frames(ts_, stored);
     record.cut = ts_.frame_depth - stored;
     return record;
 }
@@ -46,13 +52,8 @@ lock_ref event::ref(const held_lock& h) const {
     // innermost one tells a frame pushed later at the same depth apart.
     const unsigned depth = h.frame_depth;
     if (depth > 0 && depth <= std::min(ts_.frame_depth, max_context_frames) &&
-        ts_.frame_serials[depth - 1] == h.frame_serial) {
-        for (unsigned i = 0; i < depth; ++i) {
-            const context_frame& f = *ts_.frames[i];
-            r.context.frames.push_back({f.op, f.kind ? f.kind : "", f.driver ? f.driver : "",
-                                        f.timeline ? f.timeline : "", f.context, f.seqno});
-        }
-    }
+        ts_.frame_serials[depth - 1] == h.frame_serial)
+        r.context = copy_frames(ts_, depth);
     return r;
 }
 
