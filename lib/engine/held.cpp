@@ -145,7 +145,12 @@ void acquire_event(lock_map& map, unsigned subclass, bool trylock, const void* i
         return;
     // One event for the whole slow path, so that every report and edge shares one stack capture.
     event ev(e, *ts, scope.reports);
-    if (bad_subclass && ev.first_report({0x5ab, reinterpret_cast<std::uintptr_t>(&map), asked_subclass})) {
+    if (!key) {
+        key = site_key(e, map);
+        engine_access::set_key(map, key);
+    }
+    // Once per class and bad subclass, not per instance: fresh objects repeat one mistake.
+    if (bad_subclass && ev.first_report({0x5ab, reinterpret_cast<std::uintptr_t>(key), asked_subclass})) {
         auto& r = scope.reports.add(report_kind::invalid_subclass, *ts);
         r.title = fmt::format("BUG: looking up invalid subclass: {}", asked_subclass);
         r.subject = {name, &map, ip, 0, nullptr, {}};
@@ -153,10 +158,6 @@ void acquire_event(lock_map& map, unsigned subclass, bool trylock, const void* i
                                       lock_map::max_subclass));
         r.lines.push_back("the acquisition is recorded as subclass 0");
         r.stack = ev.current_stack();
-    }
-    if (!key) {
-        key = site_key(e, map);
-        engine_access::set_key(map, key);
     }
     const std::uint32_t class_id = ev.register_class(key, subclass, name);
     if (!class_id)
@@ -270,6 +271,22 @@ void release_event(lock_map& map, const void* ip) {
     ev.snapshot_held(r);
 }
 
+void report_freed(thread_state& ts, unsigned index, report_queue& reports, const lock_map& map) {
+    engine_state& e = engine();
+    std::lock_guard<std::mutex> lock(e.mutex);
+    event ev(e, ts, reports);
+    // Once per class and acquire site: a loop that frees held locks repeats one mistake.
+    const held_lock& h = ts.held[index];
+    if (!ev.first_report({0xf7ee, h.class_id, reinterpret_cast<std::uintptr_t>(h.ip)}))
+        return;
+    auto& r = reports.add(report_kind::held_lock_freed, ts);
+    r.subject = ev.ref(h);
+    r.lines.push_back(fmt::format("{} is freeing memory {}-{}, with a lock still held there!", r.thread,
+                                  fmt::ptr(&map), fmt::ptr(reinterpret_cast<const char*>(&map) + sizeof map - 1)));
+    r.stack = ev.current_stack();
+    ev.snapshot_held(r);
+}
+
 void destroy_event(lock_map& map) {
     event_scope scope;
     thread_state* ts = scope.ts;
@@ -278,20 +295,9 @@ void destroy_event(lock_map& map) {
     const int index = find_held(*ts, map);
     if (index < 0)
         return;
-    auto& reports = scope.reports;
-    engine_state& e = engine();
-    {
-        std::lock_guard<std::mutex> lock(e.mutex);
-        event ev(e, *ts, reports);
-        auto& r = reports.add(report_kind::held_lock_freed, *ts);
-        r.subject = ev.ref(ts->held[index]);
-        r.lines.push_back(fmt::format("{} is freeing memory {}-{}, with a lock still held there!", r.thread,
-                                      fmt::ptr(&map), fmt::ptr(reinterpret_cast<const char*>(&map) + sizeof map - 1)));
-        r.stack = ev.current_stack();
-        ev.snapshot_held(r);
-    }
+    report_freed(*ts, static_cast<unsigned>(index), scope.reports, map);
     // Forget the entry so that the stack stays usable; the memory is going away.
-    remove_held(*ts, static_cast<unsigned>(index), reports);
+    remove_held(*ts, static_cast<unsigned>(index), scope.reports);
 }
 
 }  // namespace

@@ -277,3 +277,41 @@ TEST_CASE("a signal handler that takes a fencedep lock does not hang inside rese
 }
 
 }  // TEST_SUITE
+
+TEST_SUITE("reports that repeat") {
+
+TEST_CASE("a held lock freed in a loop is one report") {
+    capture cap;
+    static fencedep::lock_class_key key;
+    for (int i = 0; i < 100; ++i) {
+        auto lock = std::make_unique<lock_map>("freed while held", key);
+        lock->acquire();
+    }
+    CHECK(cap.kinds() == "held_lock_freed");
+}
+
+TEST_CASE("threads that each exit holding the same lock are one report") {
+    capture cap;
+    static fencedep::lock_class_key key;
+    for (int i = 0; i < 20; ++i) {
+        std::thread([] {
+            static lock_map held{"left held", key};
+            held.acquire();
+        }).join();
+    }
+    CHECK(cap.kinds() == "lock_held_at_thread_exit");
+}
+
+TEST_CASE("an invalid subclass asked of fresh instances of one class is one report") {
+    capture cap;
+    static fencedep::lock_class_key key;
+    std::vector<std::unique_ptr<lock_map>> fresh;  // all alive: 100 different instances
+    for (int i = 0; i < 100; ++i) {
+        fresh.push_back(std::make_unique<lock_map>("fresh", key));
+        fresh.back()->acquire(9);
+        fresh.back()->release();
+    }
+    CHECK(cap.kinds() == "invalid_subclass");
+}
+
+}  // TEST_SUITE
