@@ -184,14 +184,6 @@ void clear_tables(engine_state& e) {
     e.stepped_aside = false;
 }
 
-void exit_handler() {
-    const int code = current_options().exitcode;
-    if (code != 0 && printed_splat_count() > 0) {
-        std::fflush(nullptr);
-        _exit(code);
-    }
-}
-
 // Everything a single event may need to report, delivered after the engine lock is dropped.
 class report_queue {
 public:
@@ -724,7 +716,6 @@ void enable(bool on) {
         if (!e.exit_handler) {
             e.exit_handler = true;
             open_log();
-            std::atexit(exit_handler);
         }
         if (e.stepped_aside)
             return;  // a full table turned validation off; only reset() brings it back
