@@ -94,8 +94,8 @@ std::string call_handler(const report_handler& h, const report& r) {
 
 // Destructor functions of a shared library run in _dl_fini, after every atexit handler and static
 // destructor and after the executable's own destructor functions, among them gcov's, which writes
-// the .gcda files. _exit from here skips only what the libraries below libfencedep (libc, libstdc++)
-// would still do, and stdio's flush, done by hand.
+// the .gcda files. So the _exit here skips only the destructor functions of the libraries that
+// libfencedep itself uses (libc, libstdc++, ...) and stdio's last flush, which it does first.
 [[gnu::destructor]] void apply_exit_status() {
     const int code = current_options().exitcode;
     if (code != 0 && printed_splats.load(std::memory_order_relaxed) > 0) {
