@@ -30,6 +30,8 @@ struct run_options {
     std::chrono::milliseconds read_pause{0};
 };
 
+// Runs `probe` with these variables exactly (nullopt: unset), whatever the environment of the test
+// run holds; a coverage run of the suite must not redirect the probe's data, for instance.
 spawn_result run(const char* probe, std::vector<std::string> args, const run_options& how = run_options()) {
     args.insert(args.begin(), probe);
     const spawn_result result = fencedep::testing::spawn(
