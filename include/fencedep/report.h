@@ -54,21 +54,39 @@ struct report {
     report_kind kind{};
     std::string title;                         // the header line exactly as printed, e.g.
                                                // "WARNING: " + report_title(kind)
-    std::vector<std::string> classes;          // class names, as printed
+    std::vector<std::string> classes;          // class names, as printed: control characters
+                                               // escaped (\n, \t, \xNN), backslashes doubled
     std::vector<std::vector<frame>> stacks;    // symbolized, fencedep's own frames trimmed
     std::vector<std::string> contexts;         // fence context lines, parallel to `classes`
-    std::string thread;                        // "<name>/<tid>" of the reporting thread
+    std::string thread;                        // "<name>/<tid>" of the reporting thread, the
+                                               // name escaped like the class names
     bool is_splat = true;                      // false for warnings that do not count
     std::string text;                          // the rendered report, as the default sink prints it
 };
 
 using report_handler = std::function<void(const report&)>;
 
-// Installs `handler` to receive every report instead of the default sink (which writes `text`
-// to the log with one write(2) and, at exit, turns splats into the exit status). Passing an empty
+// Installs `handler` to receive every report instead of the default sink. Passing an empty
 // function restores the default sink. Returns the previous handler (empty for the default).
+//
+// The default sink writes `text` to the log (stderr, or the file named by the log_path option).
+// One report is written at a time, so reports from concurrent threads never cut into one another,
+// even on a pipe. If the log file refuses a write (a full disk, /dev/full), fencedep says so once
+// on stderr, with the path and the reason, and writes that report and all later ones to stderr.
+// When the process exits, if splats were written to the log, the exit status becomes the exitcode
+// option (66 unless set; 0 leaves the status alone). This happens last, after the program's static
+// destructors, its atexit handlers and the destructor functions of the executable (gcov's coverage
+// data writer among them), so none of them is skipped.
+//
 // The handler runs on the reporting thread, outside the engine's lock; fencedep events it causes
-// are ignored. Handlers of concurrent reports may run concurrently.
+// are ignored. Handlers of concurrent reports may run concurrently. Reports a handler receives do
+// not change the exit status.
+//
+// A handler may throw (a test framework's FAIL() does), but the exception cannot reach the code
+// that took the lock: the lock functions are noexcept. fencedep catches it, writes one line to the
+// log naming it ("the report handler threw (<what()>); the report follows", or "an exception that
+// is not a std::exception"), and then writes the report as the default sink would, so the report
+// is not lost and counts for the exit status. The handler stays installed and gets the next report.
 FENCEDEP_REPORT_API report_handler set_report_handler(report_handler handler);
 
 // Returns how many splats (reports with is_splat) were made since start-up or the last reset().

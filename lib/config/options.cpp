@@ -2,6 +2,8 @@
 // Parsing and loading of FENCEDEP and FENCEDEP_OPTIONS.
 #include "config/options.h"
 
+#include "config/escape.h"
+
 #include <unistd.h>
 
 #include <algorithm>
@@ -140,7 +142,7 @@ std::size_t edit_distance(std::string_view a, std::string_view b) {
 
 std::string unknown_key_warning(std::string_view key) {
     std::string line = "fencedep: warning: unknown option '";
-    line += key;
+    line += escape(key);
     line += "' in FENCEDEP_OPTIONS; known options: ";
     const key_spec* closest = nullptr;
     std::size_t closest_distance = 3;  // suggest only keys within two edits
@@ -168,14 +170,13 @@ std::string options_error(std::string_view what) {
     return line;
 }
 
-void parse_segment(std::string_view segment, int pid, parse_result& result) {
-    const std::size_t equals = segment.find('=');
-    if (equals == std::string_view::npos || equals == 0) {
-        result.error = options_error("'" + std::string(segment) + "' is not of the form key=value");
-        return;
-    }
-    const std::string_view key = segment.substr(0, equals);
-    const std::string_view value = segment.substr(equals + 1);
+// The sanitizers' separators, so that a line copied from ASAN_OPTIONS or TSAN_OPTIONS habits
+// (`a=1,b=2`, `a=1 b=2`) means what it says.
+constexpr std::string_view separators = ":, \t\n\r";
+
+bool is_separator(char c) { return separators.find(c) != std::string_view::npos; }
+
+void apply(std::string_view key, std::string_view value, int pid, parse_result& result) {
     const auto spec = std::find_if(std::begin(keys), std::end(keys),
                                    [&](const key_spec& candidate) { return candidate.name == key; });
     if (spec == std::end(keys)) {
@@ -185,13 +186,50 @@ void parse_segment(std::string_view segment, int pid, parse_result& result) {
     const std::string expected = spec->set(result.opts, value, pid);
     if (!expected.empty()) {
         std::string what = "invalid value '";
-        what += value;
+        what += escape(value);
         what += "' for '";
-        what += key;
+        what += escape(key);
         what += "': ";
         what += expected;
         result.error = options_error(what);
     }
+}
+
+// Reads one key=value from the start of `rest` (which begins with neither a separator nor the
+// end) and removes it. A value opening with ' or " runs to the same quote, separators included,
+// as in the sanitizers' flag parser.
+void parse_one(std::string_view& rest, int pid, parse_result& result) {
+    std::size_t key_end = 0;
+    while (key_end < rest.size() && rest[key_end] != '=' && !is_separator(rest[key_end]))
+        ++key_end;
+    if (key_end == 0 || key_end == rest.size() || rest[key_end] != '=') {
+        const std::string_view token = rest.substr(0, rest.find_first_of(separators));
+        result.error = options_error("'" + escape(token) + "' is not of the form key=value");
+        return;
+    }
+    const std::string_view key = rest.substr(0, key_end);
+    rest.remove_prefix(key_end + 1);
+    std::string_view value;
+    if (!rest.empty() && (rest.front() == '\'' || rest.front() == '"')) {
+        const char quote = rest.front();
+        const std::size_t close = rest.find(quote, 1);
+        if (close == std::string_view::npos) {
+            result.error = options_error("the value of '" + escape(key) + "' opens a quote (" + quote +
+                                         ") that is not closed");
+            return;
+        }
+        value = rest.substr(1, close - 1);
+        rest.remove_prefix(close + 1);
+        if (!rest.empty() && !is_separator(rest.front())) {
+            result.error = options_error("the quoted value of '" + escape(key) +
+                                         "' is followed by more text; separate options with ':', ',' or white space");
+            return;
+        }
+    } else {
+        value = rest.substr(0, rest.find_first_of(separators));
+        rest.remove_prefix(value.size());
+    }
+    apply(key, value, pid, result);
 }
 
 void write_line(const std::string& text) {
@@ -217,7 +255,7 @@ parse_result parse_options(const char* fencedep, const char* fencedep_options, i
         if (value == "1") {
             result.opts.enabled = true;
         } else if (value != "0") {
-            result.error = "fencedep: error: FENCEDEP='" + std::string(value) + "': expected 0 or 1";
+            result.error = "fencedep: error: FENCEDEP='" + escape(value) + "': expected 0 or 1";
             return result;
         }
     }
@@ -227,13 +265,11 @@ parse_result parse_options(const char* fencedep, const char* fencedep_options, i
         return result;
     std::string_view rest = fencedep_options;
     while (result.error.empty()) {
-        const std::size_t colon = rest.find(':');
-        const std::string_view segment = rest.substr(0, colon);
-        if (!segment.empty())
-            parse_segment(segment, pid, result);
-        if (colon == std::string_view::npos)
+        const std::size_t start = rest.find_first_not_of(separators);
+        if (start == std::string_view::npos)
             break;
-        rest.remove_prefix(colon + 1);
+        rest.remove_prefix(start);
+        parse_one(rest, pid, result);
     }
     return result;
 }

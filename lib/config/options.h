@@ -33,6 +33,9 @@ struct parse_result {
 };
 
 // Parses the two variables' values (null = unset). Pure: no I/O, no globals. `pid` expands %p.
+// FENCEDEP_OPTIONS follows the sanitizers' flag syntax: key=value pairs separated by any run of
+// ':', ',', space, tab, CR or LF; a value opening with ' or " runs to the same quote, separators
+// included, and must be followed by a separator or the end.
 parse_result parse_options(const char* fencedep, const char* fencedep_options, int pid);
 
 // The options in force. Filled from the environment once, before main, by load_options().

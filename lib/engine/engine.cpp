@@ -78,14 +78,6 @@ void clear_tables(engine_state& e) {
     e.stepped_aside = false;
 }
 
-void exit_handler() {
-    const int code = current_options().exitcode;
-    if (code != 0 && printed_splat_count() > 0) {
-        std::fflush(nullptr);
-        _exit(code);
-    }
-}
-
 // Brings the thread's state up to the current epoch: after enable(true) the locks it recorded
 // while validation was off (or before) are not known to be held any more.
 void sync_epoch(thread_state& ts) {
@@ -232,10 +224,9 @@ void enable(bool on) {
         std::lock_guard<std::mutex> lock(e.mutex);
         if (!e.ready && !allocate_tables(e))
             return;
-        if (!e.exit_handler) {
-            e.exit_handler = true;
+        if (!e.log_open) {
+            e.log_open = true;
             open_log();
-            std::atexit(exit_handler);
         }
         if (e.stepped_aside)
             return;  // a full table turned validation off; only reset() brings it back

@@ -54,7 +54,7 @@ struct engine_state {
     std::mutex mutex;  // a plain std::mutex: the engine's own locks are never instrumented
     bool ready = false;          // tables allocated for the current options
     bool stepped_aside = false;  // a table filled up; validation stays off until reset()
-    bool exit_handler = false;
+    bool log_open = false;       // the log named by log_path was opened (once per process)
 
     std::unique_ptr<lock_class[]> classes;  // index = class id; 0 unused
     std::uint32_t class_count = 0;

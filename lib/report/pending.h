@@ -69,20 +69,21 @@ struct pending_report {
 // Symbolizes, renders and delivers a report to the handler or the log; counts splats, and
 // aborts if abort_on_splat is set. Called outside the engine's lock, on the reporting thread,
 // with the re-entry guard raised.
+// Splats written to the log (not those a handler took) set the exit status: when the process
+// exits, after every other exit-time handler and destructor, the report layer ends it with the
+// exitcode option instead.
 void deliver(pending_report&& pending);
 
 // Opens the log named by the options (or keeps stderr). Returns false with a message on stderr
-// if the file cannot be opened; reports then go to stderr.
+// if the file cannot be opened; reports then go to stderr, as they do from the first write the
+// file refuses.
 bool open_log();
-
-// How many splats went to the default sink; the exit handler turns a non-zero count into the
-// exitcode option.
-std::uint64_t printed_splat_count() noexcept;
 
 // Zeroes splat_count() (reset()).
 void reset_splat_count() noexcept;
 
-// fork() support: takes (`held`) or releases the lock of the report handler slot.
+// fork() support: takes (`held`) or releases the report layer's locks, the report handler
+// slot's and the log's.
 void hold_handler_lock(bool held) noexcept;
 
 }  // namespace fencedep::detail

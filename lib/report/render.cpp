@@ -18,6 +18,7 @@
 
 #include <fencedep/version.h>
 
+#include "config/escape.h"
 #include "config/options.h"
 
 namespace fencedep::detail {
@@ -144,7 +145,7 @@ void renderer::header(const std::string& title) {
     text_ += '\n';
     line("{}", rule);
     line("{}", title);
-    line("fencedep {}, process {}[{}], thread {}", FENCEDEP_VERSION, program_invocation_short_name, getpid(),
+    line("fencedep {}, process {}[{}], thread {}", FENCEDEP_VERSION, escape(program_invocation_short_name), getpid(),
          p_.thread);
     line("{}", std::string(title.size(), '-'));
 }
@@ -368,10 +369,44 @@ report renderer::run() {
     return std::move(out_);
 }
 
+// Lock, fence and thread names come from the program and may hold a newline or another control
+// character, which would break the layout that people and tools read line by line. Escaping them
+// all here, once, keeps every rendering (and the structured fields, which hold names as printed)
+// free of them.
+pending_report escaped(const pending_report& p) {
+    pending_report out = p;
+    const auto names = [](context_record& record) {
+        for (context_copy& c : record.frames) {
+            c.kind = escape(c.kind);
+            c.driver = escape(c.driver);
+            c.timeline = escape(c.timeline);
+        }
+    };
+    out.title = escape(p.title);
+    out.thread = escape(p.thread);
+    const auto lock_names = [&](lock_ref& lock) {
+        lock.name = escape(lock.name);
+        names(lock.context);
+    };
+    lock_names(out.subject);
+    lock_names(out.held);
+    for (lock_ref& lock : out.held_locks)
+        lock_names(lock);
+    for (chain_link& link : out.chain) {
+        link.name = escape(link.name);
+        names(link.context);
+    }
+    out.parent = escape(p.parent);
+    names(out.context);
+    for (std::string& l : out.lines)
+        l = escape(l);
+    return out;
+}
+
 }  // namespace
 
 report render(const pending_report& pending) {
-    return renderer(pending).run();
+    return renderer(escaped(pending)).run();
 }
 
 }  // namespace fencedep::detail

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-// Where reports go: the user's handler, or the log with one write(2) per report.
+// Where reports go: the user's handler, or the log, one whole report at a time.
 #include <fcntl.h>
 #include <unistd.h>
 
@@ -7,10 +7,13 @@
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
+#include <exception>
 #include <mutex>
+#include <string_view>
 
 #include <fmt/format.h>
 
+#include "config/escape.h"
 #include "config/options.h"
 #include "report/pending.h"
 #include "report/render.h"
@@ -20,7 +23,6 @@ namespace fencedep::detail {
 namespace {
 std::atomic<std::uint64_t> splats{0};
 std::atomic<std::uint64_t> printed_splats{0};
-std::atomic<int> log_fd{STDERR_FILENO};
 
 struct handler_slot {
     std::mutex mutex;
@@ -33,19 +35,72 @@ handler_slot& handler() {
     return *slot;
 }
 
-// One write(2) per report, looping only on partial writes, so that reports from concurrent
-// threads never interleave mid-line in the log.
-void write_all(int fd, const std::string& text) {
-    const char* data = text.data();
-    std::size_t left = text.size();
-    while (left > 0) {
-        const ssize_t n = write(fd, data, left);
+// The log, with the lock that every write to it holds from its first byte to its last: a pipe
+// takes a write above PIPE_BUF in pieces, and another thread's report could land between them.
+struct log_slot {
+    std::mutex mutex;
+    int fd = STDERR_FILENO;
+};
+
+log_slot& log() {
+    // Never destroyed, like the handler slot.
+    static log_slot* slot = new log_slot;
+    return *slot;
+}
+
+// Returns 0, or the errno of the write that failed.
+int write_all(int fd, std::string_view text) {
+    while (!text.empty()) {
+        const ssize_t n = write(fd, text.data(), text.size());
         if (n < 0 && errno == EINTR)
             continue;
-        if (n <= 0)
-            return;
-        data += n;
-        left -= static_cast<std::size_t>(n);
+        if (n < 0)
+            return errno;
+        // A write that takes nothing would be retried for ever.
+        if (n == 0)
+            return EIO;
+        text.remove_prefix(static_cast<std::size_t>(n));
+    }
+    return 0;
+}
+
+// A log file that refuses a write (a full disk, a quota) would lose every report while the exit
+// status still claimed there were some: the reports go to stderr from then on, after one line
+// saying why.
+void write_log(std::string_view text) {
+    log_slot& l = log();
+    std::lock_guard<std::mutex> lock(l.mutex);
+    const int error = write_all(l.fd, text);
+    if (error == 0 || l.fd == STDERR_FILENO)
+        return;
+    close(l.fd);
+    l.fd = STDERR_FILENO;
+    write_all(STDERR_FILENO, fmt::format("fencedep: error: cannot write to log_path '{}': {}; reporting to stderr\n{}",
+                                         escape(current_options().log_path), std::strerror(error), text));
+}
+
+// Calls the handler; if it throws, returns the line that says so, for the log.
+std::string call_handler(const report_handler& h, const report& r) {
+    try {
+        h(r);
+        return {};
+    } catch (const std::exception& e) {
+        return fmt::format("fencedep: error: the report handler threw ({}); the report follows\n", escape(e.what()));
+    } catch (...) {
+        return "fencedep: error: the report handler threw an exception that is not a std::exception; the report "
+               "follows\n";
+    }
+}
+
+// Destructor functions of a shared library run in _dl_fini, after every atexit handler and static
+// destructor and after the executable's own destructor functions, among them gcov's, which writes
+// the .gcda files. So the _exit here skips only the destructor functions of the libraries that
+// libfencedep itself uses (libc, libstdc++, ...) and stdio's last flush, which it does first.
+[[gnu::destructor]] void apply_exit_status() {
+    const int code = current_options().exitcode;
+    if (code != 0 && printed_splats.load(std::memory_order_relaxed) > 0) {
+        std::fflush(nullptr);
+        _exit(code);
     }
 }
 }  // namespace
@@ -56,11 +111,12 @@ bool open_log() {
         return true;
     const int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
     if (fd < 0) {
-        write_all(STDERR_FILENO, fmt::format("fencedep: error: cannot open log_path '{}': {}; reporting to stderr\n",
-                                             path, std::strerror(errno)));
+        write_log(fmt::format("fencedep: error: cannot open log_path '{}': {}; reporting to stderr\n", escape(path),
+                              std::strerror(errno)));
         return false;
     }
-    log_fd.store(fd, std::memory_order_relaxed);
+    std::lock_guard<std::mutex> lock(log().mutex);
+    log().fd = fd;
     return true;
 }
 
@@ -73,10 +129,11 @@ void deliver(pending_report&& pending) {
         std::lock_guard<std::mutex> lock(handler().mutex);
         h = handler().handler;
     }
-    if (h) {
-        h(r);
-    } else {
-        write_all(log_fd.load(std::memory_order_relaxed), r.text);
+    // A handler that threw is treated as if there were none, so that the report is not lost: the
+    // exception cannot travel on, since the lock functions that got here are noexcept.
+    const std::string thrown = h ? call_handler(h, r) : std::string{};
+    if (!h || !thrown.empty()) {
+        write_log(thrown + r.text);
         if (r.is_splat)
             printed_splats.fetch_add(1, std::memory_order_relaxed);
     }
@@ -84,15 +141,17 @@ void deliver(pending_report&& pending) {
         std::abort();
 }
 
-std::uint64_t printed_splat_count() noexcept { return printed_splats.load(std::memory_order_relaxed); }
-
 void reset_splat_count() noexcept { splats.store(0, std::memory_order_relaxed); }
 
 void hold_handler_lock(bool held) noexcept {
-    if (held)
+    // The two locks are never nested anywhere else, so any order is safe here.
+    if (held) {
         handler().mutex.lock();
-    else
+        log().mutex.lock();
+    } else {
+        log().mutex.unlock();
         handler().mutex.unlock();
+    }
 }
 
 }  // namespace fencedep::detail

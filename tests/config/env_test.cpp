@@ -261,6 +261,39 @@ TEST_CASE("stack_depth bounds every printed stack, counted from the user's first
     CHECK_FALSE(contains(result.err, "main+"));
 }
 
+TEST_CASE("options separated by ',' as sanitizer users write them, and a quoted log_path") {
+    char dir_template[] = "/tmp/fencedep-env-test-XXXXXX";
+    const char* dir = ::mkdtemp(dir_template);
+    REQUIRE(dir != nullptr);
+    const std::string log_file = std::string(dir) + "/fd,1 log";
+    const std::string log_option = "log_path='" + log_file + "',exitcode=3 symbolize=0";
+
+    const spawn_result result = run_probe("1", log_option, "abba");
+
+    INFO(describe(result));
+    std::ifstream in(log_file);
+    std::stringstream log;
+    log << in.rdbuf();
+    in.close();
+    ::unlink(log_file.c_str());
+    ::rmdir(dir);
+
+    CHECK(result.exit_code() == 3);
+    CHECK(result.out == finished);
+    CHECK(result.err == "");
+    CHECK(contains(log.str(), splat_title));
+    CHECK_FALSE(contains(log.str(), "probe_lock_"));
+}
+
+TEST_CASE("an option error with a control character stays on one line") {
+    const spawn_result result = run_probe("1", "exitcode='4\n2'", "abba");
+    INFO(describe(result));
+    CHECK(result.exit_code() == 2);
+    CHECK(result.err == "fencedep: error: FENCEDEP_OPTIONS: invalid value '4\\n2' for 'exitcode': expected an "
+                        "integer from 0 to 255\n");
+    CHECK(result.out == "");
+}
+
 TEST_CASE("log_path sends the report to a file named with the pid") {
     char dir_template[] = "/tmp/fencedep-env-test-XXXXXX";
     const char* dir = ::mkdtemp(dir_template);

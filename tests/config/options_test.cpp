@@ -8,8 +8,10 @@
 #include <cstdio>
 #include <cstdlib>
 #include <string>
+#include <string_view>
 #include <vector>
 
+#include "config/escape.h"
 #include "config/options.h"
 
 using namespace fencedep::detail;
@@ -241,7 +243,8 @@ TEST_CASE("numbers are decimal, unsigned, in range, with nothing after them") {
         if (r.below)
             bad.emplace_back(r.below);
         for (const std::string& value : bad) {
-            const std::string segment = key + "=" + value;
+            // Quoted, so that the white space in some of them is part of the value.
+            const std::string segment = key + "='" + value + "'";
             CHECK(rejected(segment.c_str()) == invalid(value, key, r.expected));
         }
     }
@@ -264,6 +267,61 @@ TEST_CASE("a segment without '=' is not of the form key=value") {
 
 TEST_CASE("a value may contain '='") {
     CHECK(accepted("log_path=/tmp/a=b").log_path == "/tmp/a=b");
+}
+
+TEST_CASE("options are separated by ':', ',' and white space, as in the sanitizers") {
+    for (const char* line : {"log_path=/tmp/x,exitcode=3", "log_path=/tmp/x:exitcode=3",
+                             "log_path=/tmp/x exitcode=3", "log_path=/tmp/x\texitcode=3",
+                             "log_path=/tmp/x\nexitcode=3", "log_path=/tmp/x\r\nexitcode=3",
+                             " ,log_path=/tmp/x, :\texitcode=3 ,"}) {
+        const options opts = accepted(line);
+        CHECK(opts.log_path == "/tmp/x");
+        CHECK(opts.exitcode == 3);
+    }
+}
+
+TEST_CASE("a value in quotes keeps its separators") {
+    CHECK(accepted("log_path='/tmp/a,b:c d'").log_path == "/tmp/a,b:c d");
+    CHECK(accepted("log_path=\"/tmp/a,b\":exitcode=3").log_path == "/tmp/a,b");
+    CHECK(accepted("log_path=\"/tmp/a,b\":exitcode=3").exitcode == 3);
+    // The other kind of quote is an ordinary character inside.
+    CHECK(accepted("log_path=\"/tmp/it's\"").log_path == "/tmp/it's");
+    CHECK(accepted("log_path='/tmp/\"x\"'").log_path == "/tmp/\"x\"");
+    // A quote only opens a value at its start.
+    CHECK(accepted("log_path=/tmp/it's").log_path == "/tmp/it's");
+    CHECK(accepted("exitcode='7' stack_depth=\"9\"").stack_depth == 9);
+    CHECK(rejected("log_path=''") ==
+          invalid("", "log_path", "expected a non-empty file path (%p expands to the pid)"));
+}
+
+TEST_CASE("a quote must be closed, and followed by a separator or the end") {
+    CHECK(rejected("exitcode=3:log_path='/tmp/x,exitcode=4") ==
+          "fencedep: error: FENCEDEP_OPTIONS: the value of 'log_path' opens a quote (') that is not closed");
+    CHECK(rejected("log_path=\"/tmp/x") ==
+          "fencedep: error: FENCEDEP_OPTIONS: the value of 'log_path' opens a quote (\") that is not closed");
+    CHECK(rejected("log_path='/tmp/x'y,exitcode=3") ==
+          "fencedep: error: FENCEDEP_OPTIONS: the quoted value of 'log_path' is followed by more text; "
+          "separate options with ':', ',' or white space");
+}
+
+TEST_CASE("control characters in keys and values are escaped in the diagnostics") {
+    CHECK(rejected("exitcode='1\n2'") == invalid("1\\n2", "exitcode", "expected an integer from 0 to 255"));
+    CHECK(rejected("exitcode='\x1b[31m\\'") ==
+          invalid("\\x1b[31m\\\\", "exitcode", "expected an integer from 0 to 255"));
+    CHECK(rejected("a\x01" "b") == "fencedep: error: FENCEDEP_OPTIONS: 'a\\x01b' is not of the form key=value");
+    const parse_result result = parse("bell\a=1");
+    REQUIRE(result.warnings.size() == 1);
+    CHECK(result.warnings[0] == unknown("bell\\x07"));
+    CHECK(parse_options("1\n", nullptr, pid).error == "fencedep: error: FENCEDEP='1\\n': expected 0 or 1");
+}
+
+TEST_CASE("escape writes control characters as C escapes and doubles the backslash") {
+    CHECK(escape("plain name/42") == "plain name/42");
+    CHECK(escape("a\nb\rc\td") == "a\\nb\\rc\\td");
+    CHECK(escape(std::string_view("\0\x01\x1f\x7f", 4)) == "\\x00\\x01\\x1f\\x7f");
+    CHECK(escape("back\\slash") == "back\\\\slash");
+    CHECK(escape("caf\xc3\xa9 \x20~") == "caf\xc3\xa9  ~");
+    CHECK(escape("") == "");
 }
 
 TEST_CASE("an unknown key is a warning that lists the known keys") {

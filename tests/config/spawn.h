@@ -16,6 +16,7 @@
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <thread>
 #include <vector>
 
 extern char** environ;
@@ -73,9 +74,12 @@ inline std::vector<char*> pointers(std::vector<std::string>& strings) {
 // stderr and wait status.
 // A program still running after `timeout` is killed with SIGKILL and marked timed_out, so that a
 // hang fails the test instead of stalling the suite.
+// A `read_pause` plays a slow reader (a busy CI log collector): after each read of at most 4 KB,
+// the parent sleeps that long, so that a program writing a lot fills the pipe and blocks in write.
 // Throws std::runtime_error if the program cannot be started.
 inline spawn_result spawn(std::vector<std::string> argv, const env_changes& env = {},
-                          std::chrono::milliseconds timeout = std::chrono::seconds(20)) {
+                          std::chrono::milliseconds timeout = std::chrono::seconds(20),
+                          std::chrono::milliseconds read_pause = std::chrono::milliseconds(0)) {
     using spawn_detail::fail;
     std::vector<std::string> environment = spawn_detail::child_environment(env);
     std::vector<char*> argv_pointers = spawn_detail::pointers(argv);
@@ -164,6 +168,7 @@ inline spawn_result spawn(std::vector<std::string> argv, const env_changes& env 
             const ssize_t got = ::read(fds[i].fd, buffer, sizeof buffer);
             if (got > 0) {
                 sinks[i]->append(buffer, static_cast<std::size_t>(got));
+                std::this_thread::sleep_for(read_pause);
             } else if (got == 0 || errno != EINTR) {
                 ::close(fds[i].fd);
                 fds[i].fd = -1;

@@ -1,0 +1,110 @@
+// SPDX-License-Identifier: MIT
+// A user's test binary in miniature for the report suite: it makes lock-order splats in the ways
+// report_test needs (at exit, from a throwing handler, from many threads, under odd names) and is
+// run by it in child processes.
+#include <pthread.h>
+
+#include <barrier>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <vector>
+
+#include <fencedep/fencedep.h>
+
+namespace {
+
+void say(const char* line) {
+    std::puts(line);
+    std::fflush(stdout);
+}
+
+// One ABBA between two fresh locks of these names: one circular splat.
+void abba(const char* a_name, const char* b_name) {
+    fencedep::mutex a{a_name};
+    fencedep::mutex b{b_name};
+    a.lock();
+    b.lock();
+    b.unlock();
+    a.unlock();
+    b.lock();
+    a.lock();
+    a.unlock();
+    b.unlock();
+}
+
+// A global whose destructor has work left: it writes its last line and the ofstream flushes
+// only then. If the exit status were applied before static destructors ran, the file would miss
+// that line.
+struct exit_witness {
+    std::ofstream out;
+    ~exit_witness() {
+        if (out.is_open())
+            out << "destructor ran\n";
+    }
+} witness;
+
+// Each thread gets its own pair of classes (the name is part of a class's identity), made long
+// so that every report is several times PIPE_BUF, and tagged so that the test can tell whose
+// text it is reading.
+void concurrent(int threads) {
+    std::barrier start(threads);
+    std::vector<std::thread> workers;
+    for (int t = 0; t < threads; ++t) {
+        workers.emplace_back([&start, t] {
+            const std::string tag = "<thread" + std::to_string(t) + ">";
+            std::string padding;
+            while (padding.size() < 6000)
+                padding += tag;
+            const std::string a = tag + "a" + padding;
+            const std::string b = tag + "b" + padding;
+            start.arrive_and_wait();
+            abba(a.c_str(), b.c_str());
+        });
+    }
+    for (auto& worker : workers)
+        worker.join();
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    const std::string_view mode = argc > 1 ? argv[1] : "";
+    if (mode == "exit-file" && argc > 2) {
+        // argv[3] == "enable": validation switched on by the program, after its globals were built.
+        if (argc > 3 && std::string_view(argv[3]) == "enable")
+            fencedep::enable(true);
+        witness.out.open(argv[2]);
+        witness.out << "main ran\n";
+        abba("exit_a", "exit_b");
+    } else if (mode == "abba") {
+        const int count = argc > 2 ? std::atoi(argv[2]) : 1;
+        for (int i = 0; i < count; ++i) {
+            const std::string a = "abba_a" + std::to_string(i);
+            const std::string b = "abba_b" + std::to_string(i);
+            abba(a.c_str(), b.c_str());
+        }
+    } else if (mode == "throw-std" || mode == "throw-other") {
+        fencedep::set_report_handler([mode](const fencedep::report&) {
+            if (mode == "throw-std")
+                throw std::runtime_error("FAIL: lock order\n(from the test)");
+            throw 42;
+        });
+        abba("throw_a1", "throw_b1");
+        abba("throw_a2", "throw_b2");
+    } else if (mode == "concurrent" && argc > 2) {
+        concurrent(std::atoi(argv[2]));
+    } else if (mode == "names") {
+        pthread_setname_np(pthread_self(), "probe\tthread");
+        abba("line\nbreak", "tab\there\x01\\");
+    } else {
+        say("probe: unknown mode");
+        return 1;
+    }
+    say("probe: done");
+    return 0;
+}
