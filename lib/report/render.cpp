@@ -60,19 +60,26 @@ std::string context_line(const context_record& record) {
     return line;
 }
 
+// Without a function name, a frame is "module+0xoffset" as the sanitizers print it, so that an
+// offline symbolizer can name it; an address in no known object stays bare.
 std::string frame_text(const frame& f) {
     std::string text;
     if (!f.function.empty()) {
-        text = fmt::format("{}+{:#x}", f.function, f.offset);
-        if (f.size)
-            text += fmt::format("/{:#x}", f.size);
+        text = f.function;
+        if (!f.inlined) {
+            text += fmt::format("+{:#x}", f.offset);
+            if (f.size)
+                text += fmt::format("/{:#x}", f.size);
+        }
     } else {
-        text = fmt::format("{:#x}", f.address);
-        if (!f.module.empty())
-            text += fmt::format(" ({})", f.module);
+        const frame located = f.module.empty() ? locate(f.address) : f;
+        text = located.module.empty() ? fmt::format("{:#x}", f.address)
+                                      : fmt::format("{}+{:#x}", located.module, located.module_offset);
     }
     if (!f.file.empty())
         text += fmt::format(" {}:{}", f.file, f.line);
+    if (f.inlined)
+        text += " (inlined)";
     return text;
 }
 
