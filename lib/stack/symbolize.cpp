@@ -209,12 +209,13 @@ std::string function_name(Dwarf_Die function) {
             qualified += name != nullptr ? name : "(anonymous namespace)";
             break;
         case DW_TAG_class_type:
-            // Compilers make a lambda's closure an unnamed class.
+        case DW_TAG_structure_type:
+            // A lambda's closure is an unnamed class (GCC: structure) with a function; other
+            // unnamed classes seldom have functions, and none that are not defined in them.
             qualified += name != nullptr ? name : "<lambda>";
             break;
-        case DW_TAG_structure_type:
         case DW_TAG_union_type:
-            qualified += name != nullptr ? name : "(anonymous struct)";
+            qualified += name != nullptr ? name : "(anonymous union)";
             break;
         case DW_TAG_subprogram:
             // A local class's function (a lambda's operator()) is named after the enclosing

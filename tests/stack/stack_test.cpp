@@ -503,7 +503,7 @@ TEST_CASE("trimming drops fencedep's leading frames and keeps the user's") {
         const std::vector<frame> trimmed = symbolize_stack(id);
         REQUIRE(!trimmed.empty());
         CHECK(trimmed[0].function.starts_with("stack_test::call_through_function()::"));
-        CHECK(trimmed[0].function.find("lambda") != std::string::npos);
+        CHECK_MESSAGE(trimmed[0].function.find("lambda") != std::string::npos, trimmed[0].function);
         CHECK(ends_with(trimmed[0].file, "/tests/stack/stack_test.cpp"));
         CHECK(trimmed[0].line == lambda_line.load());
     }
@@ -519,7 +519,7 @@ TEST_CASE("trimming drops fencedep's leading frames and keeps the user's") {
         const std::vector<frame> trimmed = symbolize_stack(id);
         REQUIRE(!trimmed.empty());
         CHECK(trimmed[0].function.starts_with("DOCTEST_ANON_SUITE_"));
-        CHECK(trimmed[0].function.find("lambda") != std::string::npos);
+        CHECK_MESSAGE(trimmed[0].function.find("lambda") != std::string::npos, trimmed[0].function);
         CHECK(ends_with(trimmed[0].file, "/tests/stack/stack_test.cpp"));
         CHECK(trimmed[0].line == line);
     }
