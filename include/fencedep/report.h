@@ -39,6 +39,11 @@ struct frame {
     std::string file;  // source file, from debug info
     unsigned line = 0;
     std::string module;  // the object file (executable or shared library)
+    // address - the module's load base: with `module`, what an offline symbolizer needs
+    // (addr2line -e module), as the sanitizers print "module+0xoffset".
+    std::uintptr_t module_offset = 0;
+    // Inlined into the next frame: both are at `address`, and this frame's offset/size are 0.
+    bool inlined = false;
 };
 
 // A report, as built by the validator. Every rendering (the kernel-layout text today) is made

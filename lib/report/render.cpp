@@ -20,6 +20,7 @@
 
 #include "config/escape.h"
 #include "config/options.h"
+#include "stack/trim.h"
 
 namespace fencedep::detail {
 
@@ -64,26 +65,27 @@ std::string context_line(const context_record& record) {
     return line;
 }
 
+// Without a function name, a frame is "module+0xoffset" as the sanitizers print it, so that an
+// offline symbolizer can name it; an address in no known object stays bare.
 std::string frame_text(const frame& f) {
     std::string text;
     if (!f.function.empty()) {
-        text = fmt::format("{}+{:#x}", f.function, f.offset);
-        if (f.size)
-            text += fmt::format("/{:#x}", f.size);
+        text = f.function;
+        if (!f.inlined) {
+            text += fmt::format("+{:#x}", f.offset);
+            if (f.size)
+                text += fmt::format("/{:#x}", f.size);
+        }
     } else {
-        text = fmt::format("{:#x}", f.address);
-        if (!f.module.empty())
-            text += fmt::format(" ({})", f.module);
+        const frame located = f.module.empty() ? locate(f.address) : f;
+        text = located.module.empty() ? fmt::format("{:#x}", f.address)
+                                      : fmt::format("{}+{:#x}", located.module, located.module_offset);
     }
     if (!f.file.empty())
         text += fmt::format(" {}:{}", f.file, f.line);
+    if (f.inlined)
+        text += " (inlined)";
     return text;
-}
-
-frame raw_frame(std::uintptr_t address) {
-    frame f;
-    f.address = address;
-    return f;
 }
 
 class renderer {
@@ -96,20 +98,14 @@ private:
     // Captures keep some frames beyond stack_depth, so that fencedep's own frames can be trimmed
     // and stack_depth frames of the user's code still remain.
     std::vector<frame> frames(stack_id id) const {
-        std::vector<frame> out;
-        if (symbolize_) {
-            out = symbolize_stack(id);
-        } else {
-            for (std::uintptr_t a : stack_addresses(id))
-                out.push_back(raw_frame(a));
-        }
+        std::vector<frame> out = symbolize_ ? symbolize_stack(id) : unsymbolized_stack(id);
         if (out.size() > current_options().stack_depth)
             out.resize(current_options().stack_depth);
         return out;
     }
     frame site(const void* ip) const {
         const auto address = reinterpret_cast<std::uintptr_t>(ip);
-        return symbolize_ ? symbolize(address) : raw_frame(address);
+        return symbolize_ ? symbolize(address) : locate(address);
     }
     frame acquire_site(const lock_ref& lock);
 
@@ -161,21 +157,26 @@ frame renderer::acquire_site(const lock_ref& lock) {
         if (!acquired.empty())
             return acquired.front();
     }
-    frame at = site(lock.ip);
-    if (!symbolize_ || !is_fencedep_frame(at))
+    if (!symbolize_)
+        return site(lock.ip);
+    const std::vector<frame> chain = symbolize_inline_chain(reinterpret_cast<std::uintptr_t>(lock.ip));
+    const frame& at = chain[fencedep_frames(chain)];
+    if (!is_fencedep_frame(at))
         return at;
     // The lock function was inlined into fencedep's own code (the fence layer) or a std lock
     // wrapper. If that function is still running, as a fence operation holding its fence's lock
     // while it calls back into the user is, the user's frame is the first one outward of it.
+    const frame& function = chain.back();
     if (p_.stack && current_untrimmed_.empty())
         current_untrimmed_ = symbolize_stack(p_.stack, false);
-    for (auto f = current_untrimmed_.begin(); f != current_untrimmed_.end(); ++f) {
-        if (f->function.empty() || f->function != at.function)
+    const std::span<const frame> current(current_untrimmed_);
+    for (std::size_t i = 0; i < current.size(); ++i) {
+        if (current[i].inlined || current[i].function.empty() || current[i].function != function.function ||
+            current[i].module != function.module)
             continue;
-        const auto user = std::find_if(f + 1, current_untrimmed_.end(),
-                                       [](const frame& outer) { return !is_fencedep_frame(outer); });
-        if (user != current_untrimmed_.end())
-            return *user;
+        const std::size_t fencedep = fencedep_frames(current.subspan(i));
+        if (fencedep > 0)
+            return current[i + fencedep];
     }
     // It has returned (a std::lock_guard constructor): its caller is the user's frame.
     if (lock.outer_ip) {

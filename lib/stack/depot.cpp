@@ -12,6 +12,8 @@
 #include <limits>
 #include <mutex>
 
+#include "stack/modules.h"
+#include "stack/never_destroyed.h"
 #include "stack/stack.h"
 
 namespace fencedep::detail {
@@ -32,6 +34,7 @@ struct trace_entry {
     std::uint32_t size;
     stack_id next;  // the next trace in the same hash bucket, 0 at the end of the chain
     std::uint64_t hash;
+    const module_table* modules;  // the objects loaded when the trace was captured
 };
 
 std::uint64_t hash_trace(std::span<const std::uintptr_t> addresses) noexcept {
@@ -44,6 +47,15 @@ std::uint64_t hash_trace(std::span<const std::uintptr_t> addresses) noexcept {
     return hash;
 }
 
+// The same addresses are the same trace only if they lie in the same loads of the same objects: a
+// library unloaded and another loaded in its place reuse the addresses for other code.
+bool same_code(std::span<const std::uintptr_t> addresses, const module_table& a,
+               const module_table& b) noexcept {
+    return &a == &b || std::all_of(addresses.begin(), addresses.end(), [&](std::uintptr_t address) {
+               return a.find(address - 1) == b.find(address - 1);
+           });
+}
+
 // Interning happens under a plain mutex: it is on the validator's slow path only, and a fencedep
 // lock here would validate the validator. Reading a trace back takes no lock, because neither
 // entries nor traces ever move: entries live in segments that double in size (segment k holds
@@ -53,7 +65,7 @@ public:
     // Held across fork() (hold_stack_locks).
     std::mutex& interning_lock() { return mutex_; }
 
-    stack_id intern(std::span<const std::uintptr_t> addresses) {
+    stack_id intern(std::span<const std::uintptr_t> addresses, const module_table& modules) {
         if (addresses.empty() || addresses.size() > std::numeric_limits<std::uint32_t>::max())
             return 0;
         const std::uint64_t hash = hash_trace(addresses);
@@ -63,7 +75,8 @@ public:
         for (stack_id id = buckets_[hash & bucket_mask_]; id != 0;) {
             const trace_entry& entry = entry_of(id);
             if (entry.hash == hash && std::equal(addresses.begin(), addresses.end(),
-                                                 entry.addresses, entry.addresses + entry.size))
+                                                 entry.addresses, entry.addresses + entry.size) &&
+                same_code(addresses, *entry.modules, modules))
                 return id;
             id = entry.next;
         }
@@ -81,7 +94,7 @@ public:
         std::copy(addresses.begin(), addresses.end(), copy);
         stack_id& head = buckets_[hash & bucket_mask_];
         segment[id - segment_base(id)] =
-            trace_entry{copy, static_cast<std::uint32_t>(addresses.size()), head, hash};
+            trace_entry{copy, static_cast<std::uint32_t>(addresses.size()), head, hash, &modules};
         head = id;
         // Publishes the entry to readers that check ids against last_id_.
         last_id_.store(id, std::memory_order_release);
@@ -96,6 +109,12 @@ public:
             return {};
         const trace_entry& entry = entry_of(id);
         return {entry.addresses, entry.size};
+    }
+
+    const module_table* modules(stack_id id) const noexcept {
+        if (id == 0 || id > last_id_.load(std::memory_order_acquire))
+            return nullptr;
+        return entry_of(id).modules;
     }
 
 private:
@@ -171,15 +190,6 @@ private:
     std::size_t chunk_free_ = 0;
 };
 
-// Holds a T built at compile time and never destroyed, so that it works from static constructors,
-// static destructors, atexit handlers and threads still running while the process exits.
-template <class T>
-union never_destroyed {
-    constexpr never_destroyed() : value() {}
-    ~never_destroyed() {}
-    T value;
-};
-
 constinit never_destroyed<depot> the_depot;
 
 }  // namespace
@@ -188,7 +198,11 @@ constinit never_destroyed<depot> the_depot;
 // the trace starts right there, whatever frames the unwinder itself reports above it.
 [[gnu::noinline]] stack_id capture_stack(unsigned max_frames, unsigned skip) {
     std::array<void*, max_trace_frames + capture_slack> walked;
-    const int depth = unw_backtrace(walked.data(), static_cast<int>(walked.size()));
+    // Each frame walked costs an unwind table lookup: walk no further than the trace will keep.
+    const std::size_t wanted =
+        std::min<std::size_t>(max_frames, max_trace_frames) + skip + capture_slack;
+    const int depth =
+        unw_backtrace(walked.data(), static_cast<int>(std::min(wanted, walked.size())));
     if (depth <= 0)
         return 0;
     const auto frames = std::span(walked).first(static_cast<std::size_t>(depth));
@@ -207,23 +221,29 @@ constinit never_destroyed<depot> the_depot;
     std::transform(frames.begin() + static_cast<std::ptrdiff_t>(first),
                    frames.begin() + static_cast<std::ptrdiff_t>(first + count), addresses.begin(),
                    [](void* address) { return reinterpret_cast<std::uintptr_t>(address); });
-    return the_depot.value.intern(std::span(addresses).first(count));
+    return the_depot.value.intern(std::span(addresses).first(count), current_modules());
 }
 
 stack_id intern_stack(std::span<const std::uintptr_t> addresses) {
-    return the_depot.value.intern(addresses);
+    return the_depot.value.intern(addresses, current_modules());
 }
 
 std::span<const std::uintptr_t> stack_addresses(stack_id id) {
     return the_depot.value.addresses(id);
 }
 
+const module_table* stack_modules(stack_id id) {
+    return the_depot.value.modules(id);
+}
+
 void hold_stack_locks(bool held) noexcept {
     if (held) {
         the_depot.value.interning_lock().lock();
+        hold_module_lock(true);
         hold_symbolizer_lock(true);
     } else {
         hold_symbolizer_lock(false);
+        hold_module_lock(false);
         the_depot.value.interning_lock().unlock();
     }
 }

@@ -1,7 +1,6 @@
 // SPDX-License-Identifier: MIT
 // Symbolization of return addresses with elfutils' libdwfl, and trimming of fencedep's own frames.
 #include <cxxabi.h>
-#include <dlfcn.h>
 #include <dwarf.h>
 #include <elfutils/libdwfl.h>
 #include <unistd.h>
@@ -15,7 +14,10 @@
 #include <string>
 #include <string_view>
 
+#include "stack/modules.h"
+#include "stack/never_destroyed.h"
 #include "stack/stack.h"
+#include "stack/trim.h"
 
 namespace fencedep::detail {
 namespace {
@@ -39,62 +41,40 @@ const Dwfl_Callbacks process_callbacks = {
     .debuginfo_path = &debuginfo_path,
 };
 
-// Re-reads /proc/self/maps. Modules still mapped keep their loaded symbol tables and DWARF.
+// Re-reads /proc/self/maps (a file read: no lock of the dynamic linker's). Modules still mapped
+// keep their loaded symbol tables and DWARF.
 void report_modules(Dwfl* dwfl) noexcept {
     dwfl_report_begin(dwfl);
     dwfl_linux_proc_report(dwfl, getpid());
     dwfl_report_end(dwfl, nullptr, nullptr);
 }
 
-// libdwfl bounds a module by its file-backed mappings, which leaves out the zero pages of .bss
-// past the end of the file (where lock_class_keys tend to be); the dynamic linker knows the whole
-// object and so finds the module through its load address.
-Dwfl_Module* find_module(Dwfl* dwfl, Dwarf_Addr address) noexcept {
-    if (Dwfl_Module* module = dwfl_addrmodule(dwfl, address))
-        return module;
-    Dl_info object;
-    if (dladdr(reinterpret_cast<const void*>(address), &object) == 0 || object.dli_fbase == nullptr)
-        return nullptr;
-    return dwfl_addrmodule(dwfl, reinterpret_cast<Dwarf_Addr>(object.dli_fbase));
-}
-
-struct address_range {
-    Dwarf_Addr low = 0;
-    Dwarf_Addr high = 0;
-    bool contains(Dwarf_Addr address) const noexcept { return low <= address && address < high; }
-};
-
-// Opening a module's ELF and DWARF costs far more than one lookup, so one libdwfl session serves
-// the whole process, under a lock because libdwfl is not thread-safe. It is never ended: reports
-// may be symbolized from exit handlers and static destructors, and the pointer in this static
-// keeps the session's memory reachable for LeakSanitizer.
+// Opening a module's ELF and DWARF costs far more than one lookup, so one libwdfl session serves
+// the whole process, under a lock because libdwfl is not thread-safe. Nothing run under that lock
+// may take a lock of the dynamic linker's (dladdr, dlopen and dlsym take the one that dlopen holds
+// while it runs a library's constructor, and that constructor may be reporting): the module table
+// is read before the lock is taken. The session is never ended: reports may be symbolized from
+// exit handlers and static destructors, and the pointer in this static keeps the session's memory
+// reachable for LeakSanitizer.
 struct session {
     std::mutex mutex;
     Dwfl* dwfl = nullptr;
-    address_range own_module;  // where fencedep's code is mapped (a library or the executable)
+    const module_table* reported = nullptr;  // the module table libdwfl's modules were read with
 
-    // Requires: `mutex` held.
-    Dwfl* get() noexcept {
+    // Requires: `mutex` held. Re-reads the mappings when objects were loaded or unloaded since
+    // the last time, so that no address is looked up in an object no longer there.
+    Dwfl* get(const module_table& now) noexcept {
         if (dwfl == nullptr) {
             dwfl = dwfl_begin(&process_callbacks);
             if (dwfl == nullptr)
                 return nullptr;
+        }
+        if (reported != &now) {
             report_modules(dwfl);
-            const auto here = reinterpret_cast<Dwarf_Addr>(&symbolize_stack);
-            if (Dwfl_Module* module = dwfl_addrmodule(dwfl, here))
-                dwfl_module_info(module, nullptr, &own_module.low, &own_module.high, nullptr,
-                                 nullptr, nullptr, nullptr);
+            reported = &now;
         }
         return dwfl;
     }
-};
-
-// A T built at compile time and never destroyed (see session).
-template <class T>
-union never_destroyed {
-    constexpr never_destroyed() : value() {}
-    ~never_destroyed() {}
-    T value;
 };
 
 constinit never_destroyed<session> the_session;
@@ -112,12 +92,14 @@ std::string demangle(const char* symbol) {
     return status == 0 && demangled ? std::string(demangled.get()) : name;
 }
 
-struct source_line {
-    const char* file = nullptr;
-    const char* directory = nullptr;  // the compilation directory, which a relative `file` is in
-    int line = 0;
-    Dwarf_Addr start = 0;  // where the line table row for the address starts
-};
+// libdwfl bounds a module by its file-backed mappings, which leaves out the zero pages of .bss
+// past the end of the file (where lock_class_keys tend to be); the module table has the whole
+// object, and its first segment is file-backed.
+Dwfl_Module* find_module(Dwfl* dwfl, Dwarf_Addr address, const loaded_module& object) noexcept {
+    if (Dwfl_Module* module = dwfl_addrmodule(dwfl, address))
+        return module;
+    return dwfl_addrmodule(dwfl, object.low);
+}
 
 // libdwfl 0.188 finds an address's compilation unit through .debug_aranges only, which clang
 // does not emit by default; without it, ask each unit whether it covers the address.
@@ -132,234 +114,256 @@ Dwarf_Die* find_unit(Dwfl_Module* module, Dwarf_Addr address, Dwarf_Addr& bias) 
     return nullptr;
 }
 
-// The outermost inlined call under `scope` (a function, or a block in one) that contains pc.
-bool find_inlined_call(Dwarf_Die* scope, Dwarf_Addr pc, Dwarf_Die& call) noexcept {
+// Appends to `chain` the inlined calls under `scope` that contain pc, outermost first, looking
+// through the lexical blocks between them.
+void find_inlined_calls(Dwarf_Die* scope, Dwarf_Addr pc, std::vector<Dwarf_Die>& chain) {
     Dwarf_Die child;
     if (dwarf_child(scope, &child) != 0)
-        return false;
+        return;
     do {
-        const int tag = dwarf_tag(&child);
-        if ((tag == DW_TAG_inlined_subroutine || tag == DW_TAG_lexical_block) &&
-            dwarf_haspc(&child, pc) == 1) {
-            if (tag == DW_TAG_lexical_block)
-                return find_inlined_call(&child, pc, call);
-            call = child;
-            return true;
+        if (dwarf_haspc(&child, pc) == 1) {
+            if (dwarf_tag(&child) == DW_TAG_inlined_subroutine)
+                chain.push_back(child);
+            find_inlined_calls(&child, pc, chain);
+            return;
         }
     } while (dwarf_siblingof(&child, &child) == 0);
-    return false;
 }
 
-// Looks for the function containing pc among `parent`'s children, and in it for the outermost
-// inlined call containing pc (`found_call`). Searched by hand because libdw 0.188's
-// dwarf_getscopes does not look inside namespaces, where clang puts function definitions.
-bool find_function_call(Dwarf_Die* parent, Dwarf_Addr pc, Dwarf_Die& call,
-                        bool& found_call) noexcept {
+// The function containing pc among `parent`'s children, then the inlined calls in it that
+// contain pc, outermost first. Searched by hand because libdw 0.188's dwarf_getscopes does not
+// look inside namespaces, where clang puts function definitions.
+bool find_scopes(Dwarf_Die* parent, Dwarf_Addr pc, std::vector<Dwarf_Die>& chain) {
     Dwarf_Die child;
     if (dwarf_child(parent, &child) != 0)
         return false;
     do {
         const int tag = dwarf_tag(&child);
-        if (tag == DW_TAG_namespace && find_function_call(&child, pc, call, found_call))
+        if (tag == DW_TAG_namespace && find_scopes(&child, pc, chain))
             return true;
         if (tag == DW_TAG_subprogram && dwarf_haspc(&child, pc) == 1) {
-            found_call = find_inlined_call(&child, pc, call);
+            chain.push_back(child);
+            find_inlined_calls(&child, pc, chain);
             return true;
         }
     } while (dwarf_siblingof(&child, &child) == 0);
     return false;
 }
 
-// The frame is named after the function in the symbol table, which is the outermost function at
-// the address. If the line table row belongs to code inlined into it (the always-inline lock
-// functions, say), take the line of the outermost inlined call instead, so that file:line lies
-// in the function shown.
-void use_outermost_call_site(Dwarf_Die* unit, Dwarf_Addr pc, source_line& line) noexcept {
-    Dwarf_Die call;
-    bool found_call = false;
-    if (!find_function_call(unit, pc, call, found_call) || !found_call)
-        return;
+// Follows an inlined call or a concrete function to the DIE that declares the function, whose
+// place in the tree gives its scope.
+Dwarf_Die declaration_of(Dwarf_Die die) {
+    Dwarf_Attribute attribute;
+    for (const int reference : {DW_AT_abstract_origin, DW_AT_specification}) {
+        Dwarf_Die target;
+        while (dwarf_formref_die(dwarf_attr(&die, reference, &attribute), &target) != nullptr)
+            die = target;
+    }
+    return die;
+}
+
+// The DIEs from `parent` down to (without) the DIE at `target`. A DIE's subtree lies between its
+// offset and its next sibling's, so only one child per level is entered.
+bool path_to(Dwarf_Die* parent, Dwarf_Off target, std::vector<Dwarf_Die>& path) {
+    Dwarf_Die child;
+    if (dwarf_child(parent, &child) != 0)
+        return false;
+    Dwarf_Die before;
+    bool have_before = false;
+    do {
+        const Dwarf_Off offset = dwarf_dieoffset(&child);
+        if (offset == target)
+            return true;
+        if (offset > target)
+            break;
+        before = child;
+        have_before = true;
+    } while (dwarf_siblingof(&child, &child) == 0);
+    if (!have_before)
+        return false;
+    path.push_back(before);
+    return path_to(&path.back(), target, path);
+}
+
+// The name of a function from its DWARF: demangled from its linkage name as the symbol table's
+// are; without one (GCC gives none to functions with internal linkage, lambdas among them),
+// qualified by the namespaces, classes and functions it is declared in, without parameters.
+std::string function_name(Dwarf_Die function) {
+    Dwarf_Attribute attribute;
+    for (const int name : {DW_AT_linkage_name, DW_AT_MIPS_linkage_name}) {
+        if (const char* text = dwarf_formstring(dwarf_attr_integrate(&function, name, &attribute)))
+            return demangle(text);
+    }
+    Dwarf_Die declaration = declaration_of(function);
+    const char* const own = dwarf_diename(&declaration);
+    Dwarf_Die unit;
+    std::vector<Dwarf_Die> path;
+    if (dwarf_diecu(&declaration, &unit, nullptr, nullptr) == nullptr ||
+        !path_to(&unit, dwarf_dieoffset(&declaration), path))
+        return own != nullptr ? own : "";
+    std::string qualified;
+    for (Dwarf_Die& scope : path) {
+        const char* const name = dwarf_diename(&scope);
+        switch (dwarf_tag(&scope)) {
+        case DW_TAG_namespace:
+            qualified += name != nullptr ? name : "(anonymous namespace)";
+            break;
+        case DW_TAG_class_type:
+        case DW_TAG_structure_type:
+            // A lambda's closure is an unnamed class (GCC: structure) with a function; other
+            // unnamed classes seldom have functions, and none that are not defined in them.
+            qualified += name != nullptr ? name : "<lambda>";
+            break;
+        case DW_TAG_union_type:
+            qualified += name != nullptr ? name : "(anonymous union)";
+            break;
+        case DW_TAG_subprogram:
+            // A local class's function (a lambda's operator()) is named after the enclosing
+            // function, which says everything of the scopes outside it; "()" marks it as one, as
+            // in a demangled name.
+            qualified = function_name(scope);
+            if (qualified.find('(') == std::string::npos)
+                qualified += "()";
+            break;
+        default:
+            continue;
+        }
+        qualified += "::";
+    }
+    return qualified + (own != nullptr ? own : "");
+}
+
+// Build systems compile from their build directory ("../../src/x.cpp"), and a report is read far
+// from there.
+std::string absolute_file(const char* file, const char* directory) {
+    std::filesystem::path path(file);
+    if (path.is_relative() && directory != nullptr)
+        path = std::filesystem::path(directory) / path;
+    return path.lexically_normal().string();
+}
+
+// Where an inlined call was made: its DW_AT_call_file and DW_AT_call_line.
+bool call_site(Dwarf_Die* unit, Dwarf_Die* call, const char* directory, frame& out) {
     Dwarf_Attribute attribute;
     Dwarf_Word file_index = 0;
-    Dwarf_Word call_line = 0;
+    Dwarf_Word line = 0;
     Dwarf_Files* files = nullptr;
     std::size_t file_count = 0;
-    if (dwarf_formudata(dwarf_attr(&call, DW_AT_call_file, &attribute), &file_index) != 0 ||
-        dwarf_formudata(dwarf_attr(&call, DW_AT_call_line, &attribute), &call_line) != 0 ||
+    if (dwarf_formudata(dwarf_attr(call, DW_AT_call_file, &attribute), &file_index) != 0 ||
+        dwarf_formudata(dwarf_attr(call, DW_AT_call_line, &attribute), &line) != 0 ||
         dwarf_getsrcfiles(unit, &files, &file_count) != 0 || file_index >= file_count)
-        return;
-    if (const char* file = dwarf_filesrc(files, file_index, nullptr, nullptr)) {
-        line.file = file;
-        line.line = static_cast<int>(call_line);
-    }
+        return false;
+    const char* const file = dwarf_filesrc(files, file_index, nullptr, nullptr);
+    if (file == nullptr)
+        return false;
+    out.file = absolute_file(file, directory);
+    out.line = static_cast<unsigned>(line);
+    return true;
 }
 
-source_line find_line(Dwfl_Module* module, Dwarf_Addr address) noexcept {
-    source_line result;
+// Fills in file:line of the frames for the call at `pc` in `out` (whose last element is the
+// outermost, named from the symbol table), adding one frame in front of it per inlined call,
+// innermost first. `function_start` is where the symbol table says the outermost function starts.
+void add_source(Dwfl_Module* module, Dwarf_Addr pc, Dwarf_Addr function_start,
+                std::vector<frame>& out) {
     Dwarf_Addr bias = 0;
-    Dwarf_Die* const unit = find_unit(module, address, bias);
+    Dwarf_Die* const unit = find_unit(module, pc, bias);
     if (unit == nullptr)
-        return result;
-    const Dwarf_Addr pc = address - bias;
-    Dwarf_Line* const line = dwarf_getsrc_die(unit, pc);
+        return;
+    Dwarf_Line* const line = dwarf_getsrc_die(unit, pc - bias);
     if (line == nullptr)
-        return result;
-    result.file = dwarf_linesrc(line, nullptr, nullptr);
-    dwarf_lineno(line, &result.line);
-    dwarf_lineaddr(line, &result.start);
-    result.start += bias;
-    Dwarf_Attribute directory;
-    result.directory = dwarf_formstring(dwarf_attr(unit, DW_AT_comp_dir, &directory));
-    use_outermost_call_site(unit, pc, result);
-    return result;
+        return;
+    Dwarf_Addr line_start = 0;
+    dwarf_lineaddr(line, &line_start);
+    // A function without debug info (_start, say) placed right after one with it gets the last
+    // line of that one; a line that starts before the function cannot be the function's.
+    if (line_start + bias < function_start)
+        return;
+    Dwarf_Attribute attribute;
+    const char* const directory = dwarf_formstring(dwarf_attr(unit, DW_AT_comp_dir, &attribute));
+
+    std::vector<Dwarf_Die> scopes;
+    find_scopes(unit, pc - bias, scopes);
+    const std::size_t calls = scopes.empty() ? 0 : scopes.size() - 1;
+    const frame outermost = out.back();
+    out.resize(out.size() + calls, outermost);
+    const std::span<frame> chain = std::span(out).last(calls + 1);
+    // chain[0] is the innermost function, at the line table's line; each function outside it
+    // is at the line where it made the inlined call that chain[i - 1] is.
+    int number = 0;
+    dwarf_lineno(line, &number);
+    chain[0].file = absolute_file(dwarf_linesrc(line, nullptr, nullptr), directory);
+    chain[0].line = static_cast<unsigned>(number);
+    for (std::size_t i = 0; i < calls; ++i) {
+        Dwarf_Die& call = scopes[scopes.size() - 1 - i];
+        frame& inlined = chain[i];
+        inlined.function = function_name(call);
+        inlined.offset = 0;
+        inlined.size = 0;
+        inlined.inlined = true;
+        call_site(unit, &call, directory, chain[i + 1]);
+    }
+    // An object without a symbol table (stripped) still has the function in its DWARF.
+    if (chain[calls].function.empty() && !scopes.empty())
+        chain[calls].function = function_name(scopes.front());
 }
 
-// Fills in `out` for the return address in out.address. `refreshed` is set once the module list
-// has been re-read, so that a trace full of unknown addresses re-reads it only once.
-void lookup(Dwfl* dwfl, frame& out, bool& refreshed) {
-    if (out.address == 0)
-        return;
+// Appends the frames for return address `address` in `object`, innermost first.
+void lookup(Dwfl* dwfl, const loaded_module& object, std::uintptr_t address,
+            std::vector<frame>& out) {
+    frame& outermost = out.emplace_back();
+    outermost.address = address;
+    outermost.module = object.path;
+    outermost.module_offset = address - object.base;
     // A return address points after the call, possibly at the first instruction of the next
     // function or line; the call itself is one byte earlier.
-    const Dwarf_Addr call = out.address - 1;
-    Dwfl_Module* module = find_module(dwfl, call);
-    if (module == nullptr && !refreshed) {
-        // A library dlopen'ed after the session started.
-        refreshed = true;
-        report_modules(dwfl);
-        module = find_module(dwfl, call);
-    }
+    const Dwarf_Addr call = address - 1;
+    Dwfl_Module* const module = find_module(dwfl, call, object);
     if (module == nullptr)
         return;
-    if (const char* path = dwfl_module_info(module, nullptr, nullptr, nullptr, nullptr, nullptr,
-                                            nullptr, nullptr))
-        out.module = path;
-
     GElf_Off offset = 0;
     GElf_Sym symbol{};
     if (const char* name = dwfl_module_addrinfo(module, call, &offset, &symbol, nullptr, nullptr,
                                                 nullptr)) {
-        out.function = demangle(name);
+        outermost.function = demangle(name);
         // Measured from the return address, as the kernel prints "function+offset/size".
-        out.offset = offset + 1;
-        out.size = symbol.st_size;
+        outermost.offset = offset + 1;
+        outermost.size = symbol.st_size;
     }
-    const source_line line = find_line(module, call);
-    // A function without debug info (_start, say) placed right after one with it gets the last
-    // line of that one; a line that starts before the function cannot be the function's.
-    const bool in_function = out.function.empty() || line.start >= call - offset;
-    if (line.file != nullptr && in_function) {
-        // Build systems compile from their build directory ("../../src/x.cpp"), and a report is
-        // read far from there.
-        std::filesystem::path file(line.file);
-        if (file.is_relative() && line.directory != nullptr)
-            file = std::filesystem::path(line.directory) / file;
-        out.file = file.lexically_normal().string();
-        out.line = static_cast<unsigned>(line.line);
+    add_source(module, call, outermost.function.empty() ? 0 : call - offset, out);
+}
+
+frame located(const module_table& modules, std::uintptr_t address) {
+    frame f;
+    f.address = address;
+    if (const loaded_module* object = address != 0 ? modules.find(address - 1) : nullptr) {
+        f.module = object->path;
+        f.module_offset = address - object->base;
     }
-}
-
-// The qualified name of a demangled function: without the return type that template functions
-// carry ("void std::lock<...>(...)") and without the parameter list, whose types say nothing
-// about whose function it is.
-std::string_view qualified_name(std::string_view function) noexcept {
-    constexpr std::string_view anonymous = "(anonymous namespace)";
-    constexpr std::string_view op = "operator";
-    std::size_t start = 0;
-    int depth = 0;
-    for (std::size_t i = 0; i < function.size(); ++i) {
-        const std::string_view rest = function.substr(i);
-        if (rest.starts_with(anonymous)) {
-            i += anonymous.size() - 1;
-            continue;
-        }
-        // An operator's name may hold brackets ("operator()", "operator<"); its parameter list is
-        // the next parenthesis after them.
-        if (depth == 0 && rest.starts_with(op) && (i == start || function[i - 1] == ':')) {
-            const std::size_t name_end = rest.substr(op.size()).starts_with("()") ? op.size() + 2
-                                                                                   : op.size();
-            const std::size_t parameters = function.find('(', i + name_end);
-            return function.substr(start, parameters == std::string_view::npos
-                                              ? std::string_view::npos
-                                              : parameters - start);
-        }
-        switch (function[i]) {
-        case '(':
-            if (depth == 0)
-                return function.substr(start, i - start);
-            ++depth;
-            break;
-        case '<':
-        case '[':
-        case '{':
-            ++depth;
-            break;
-        case '>':
-            if (i > 0 && function[i - 1] == '-')  // "->" in a decltype
-                break;
-            --depth;
-            break;
-        case ')':
-        case ']':
-        case '}':
-            --depth;
-            break;
-        case ' ':
-            if (depth == 0)
-                start = i + 1;
-            break;
-        default:
-            break;
-        }
-    }
-    return function.substr(start);
-}
-
-bool is_fencedep_function(std::string_view function) noexcept {
-    const std::string_view name = qualified_name(function);
-    if (name.starts_with("fencedep::"))
-        return true;
-    // std::lock_guard<fencedep::mutex>::lock_guard(...), std::scoped_lock<...>, std::lock<...>:
-    // standard wrappers that only forward to fencedep's lock functions.
-    return name.starts_with("std::") && name.find("fencedep::") != std::string_view::npos;
-}
-
-bool is_libunwind(std::string_view module) noexcept {
-    const std::size_t slash = module.rfind('/');
-    const std::string_view file =
-        slash == std::string_view::npos ? module : module.substr(slash + 1);
-    return file.starts_with("libunwind.") || file.starts_with("libunwind-");
-}
-
-bool is_fencedep_frame(const frame& f, const address_range& own_module) noexcept {
-    if (is_libunwind(f.module))
-        return true;
-    if (f.function.empty())
-        return f.address != 0 && own_module.contains(f.address - 1);
-    return is_fencedep_function(f.function);
+    return f;
 }
 
 }  // namespace
 
-bool is_fencedep_frame(const frame& f) {
-    address_range own_module;
+std::vector<frame> symbolize_inline_chain(std::uintptr_t address) {
+    const module_table& now = current_modules();
+    const loaded_module* const object = address != 0 ? now.find(address - 1) : nullptr;
+    if (object == nullptr)
+        return {located(now, address)};
+    std::vector<frame> chain;
     {
         const std::lock_guard lock(the_session.value.mutex);
-        the_session.value.get();
-        own_module = the_session.value.own_module;
+        if (Dwfl* dwfl = the_session.value.get(now))
+            lookup(dwfl, *object, address, chain);
     }
-    return is_fencedep_frame(f, own_module);
+    if (chain.empty())
+        return {located(now, address)};
+    return chain;
 }
 
 frame symbolize(std::uintptr_t address) {
-    frame result;
-    result.address = address;
-    const std::lock_guard lock(the_session.value.mutex);
-    if (Dwfl* dwfl = the_session.value.get()) {
-        bool refreshed = false;
-        lookup(dwfl, result, refreshed);
-    }
-    return result;
+    const std::vector<frame> chain = symbolize_inline_chain(address);
+    return chain[fencedep_frames(chain)];
 }
 
 void hold_symbolizer_lock(bool held) noexcept {
@@ -371,28 +375,50 @@ void hold_symbolizer_lock(bool held) noexcept {
 
 std::vector<frame> symbolize_stack(stack_id id, bool trim_fencedep) {
     const std::span<const std::uintptr_t> addresses = stack_addresses(id);
-    std::vector<frame> frames(addresses.size());
-    address_range own_module;
+    if (addresses.empty())
+        return {};
+    const module_table& captured = *stack_modules(id);
+    const module_table& now = current_modules();
+    std::vector<frame> frames;
     {
         const std::lock_guard lock(the_session.value.mutex);
-        Dwfl* const dwfl = the_session.value.get();
-        own_module = the_session.value.own_module;
-        bool refreshed = false;
-        for (std::size_t i = 0; i < addresses.size(); ++i) {
-            frames[i].address = addresses[i];
-            if (dwfl != nullptr)
-                lookup(dwfl, frames[i], refreshed);
+        Dwfl* const dwfl = the_session.value.get(now);
+        for (const std::uintptr_t address : addresses) {
+            const loaded_module* const object = address != 0 ? captured.find(address - 1) : nullptr;
+            // An object unloaded since the capture keeps its name and offset: whatever is at its
+            // addresses now is other code.
+            if (dwfl != nullptr && now.holds(object))
+                lookup(dwfl, *object, address, frames);
+            else
+                frames.push_back(located(captured, address));
         }
     }
+    if (trim_fencedep)
+        frames.erase(frames.begin(),
+                     frames.begin() + static_cast<std::ptrdiff_t>(fencedep_frames(frames)));
+    return frames;
+}
+
+std::vector<frame> unsymbolized_stack(stack_id id, bool trim_fencedep) {
+    const std::span<const std::uintptr_t> addresses = stack_addresses(id);
+    if (addresses.empty())
+        return {};
+    const module_table& captured = *stack_modules(id);
+    std::vector<frame> frames;
+    frames.reserve(addresses.size());
+    for (const std::uintptr_t address : addresses)
+        frames.push_back(located(captured, address));
     if (trim_fencedep) {
-        const auto first_user = std::find_if_not(frames.begin(), frames.end(), [&](const frame& f) {
-            return is_fencedep_frame(f, own_module);
-        });
-        // A trace of nothing but fencedep frames is shown whole rather than as nothing.
+        const auto first_user = std::find_if_not(frames.begin(), frames.end(), in_fencedep_module);
+        // As in symbolize_stack, a trace of nothing but fencedep frames is shown whole.
         if (first_user != frames.end())
             frames.erase(frames.begin(), first_user);
     }
     return frames;
+}
+
+frame locate(std::uintptr_t address) {
+    return located(current_modules(), address);
 }
 
 }  // namespace fencedep::detail

@@ -16,17 +16,24 @@
 #include <thread>
 #include <vector>
 
+#include <functional>
+
 #include <doctest/doctest.h>
+
+#define UNW_LOCAL_ONLY
+#include <libunwind.h>
 
 #include "stack/stack.h"
 
 using fencedep::frame;
 using fencedep::detail::capture_stack;
 using fencedep::detail::intern_stack;
+using fencedep::detail::locate;
 using fencedep::detail::stack_addresses;
 using fencedep::detail::stack_id;
 using fencedep::detail::symbolize;
 using fencedep::detail::symbolize_stack;
+using fencedep::detail::unsymbolized_stack;
 
 // Called by the helpers below right after the call that produced their id, so that the call is
 // never a tail call: a tail call would take the helper's own frame off the stack. (A store to an
@@ -52,6 +59,15 @@ static std::atomic<unsigned> capture_line;
     return id;
 }
 
+static std::atomic<unsigned> inlined_capture_line;
+
+// Inlined into the user's function, as fencedep's lock functions are.
+[[gnu::always_inline]] static inline stack_id inlined_capture() {
+    inlined_capture_line.store(__LINE__); const stack_id id = capture_stack(64);
+    keep_frame();
+    return id;
+}
+
 // A Lockable type of fencedep's, to instantiate a standard lock wrapper on.
 struct fake_lock {
     [[gnu::noinline]] void lock() { ++depth; }
@@ -72,6 +88,10 @@ static std::atomic<unsigned> test_case_line;
 static std::atomic<unsigned> skip_call_line;
 static std::atomic<unsigned> fencedep_call_line;
 static std::atomic<unsigned> inlined_call_line;
+static std::atomic<unsigned> inlined_capture_line;
+static std::atomic<unsigned> wrapper_call_line;
+static std::atomic<unsigned> fencedep_inlined_call_line;
+static std::atomic<unsigned> lambda_line;
 
 [[gnu::noinline]] static stack_id capture_here() {
     capture_line.store(__LINE__); const stack_id id = capture_stack(64);
@@ -79,20 +99,27 @@ static std::atomic<unsigned> inlined_call_line;
     return id;
 }
 
-// Inlined into its caller twice over, as fencedep's lock functions are: the trace's frame is the
-// caller's, and its line is the caller's call, not a line of these.
+// Inlined into its caller twice over: a trace shows each as a frame of its own.
 [[gnu::always_inline]] static inline stack_id inlined_capture() {
-    const stack_id id = capture_stack(64);
+    inlined_capture_line.store(__LINE__); const stack_id id = capture_stack(64);
     keep_frame();
     return id;
 }
 
 [[gnu::always_inline]] static inline stack_id inlined_wrapper() {
-    return inlined_capture();
+    wrapper_call_line.store(__LINE__); const stack_id id = inlined_capture();
+    keep_frame();
+    return id;
 }
 
 [[gnu::noinline]] static stack_id call_inlined_capture() {
     inlined_call_line.store(__LINE__); const stack_id id = inlined_wrapper();
+    keep_frame();
+    return id;
+}
+
+[[gnu::noinline]] static stack_id call_fencedep_inlined() {
+    fencedep_inlined_call_line.store(__LINE__); const stack_id id = fencedep::test_internal::inlined_capture();
     keep_frame();
     return id;
 }
@@ -142,6 +169,20 @@ static std::atomic<unsigned> inlined_call_line;
     return id;
 }
 
+// A user's callback called through std::function with a fencedep type in its signature.
+[[gnu::noinline]] static stack_id call_through_function() {
+    stack_id id = 0;
+    const std::function<void(fencedep::test_internal::fake_lock&)> callback =
+        [&id](fencedep::test_internal::fake_lock&) {
+            lambda_line.store(__LINE__); id = fencedep::test_internal::forward_to_capture();
+            keep_frame();
+        };
+    fencedep::test_internal::fake_lock lock;
+    callback(lock);
+    keep_frame();
+    return id;
+}
+
 // Global objects, as lock_class_keys are: the engine names keyed classes by the key's symbol.
 // The array is zero-initialized and large, so its end lies in .bss pages past the end of the file,
 // which libdwfl leaves out of the executable's mapped range.
@@ -167,6 +208,16 @@ std::uintptr_t return_address_in(Function* function) {
     return address_of(function) + 1;
 }
 
+static const void* object_base(const void* address) {
+    Dl_info object{};
+    return dladdr(address, &object) != 0 ? object.dli_fbase : nullptr;
+}
+
+template <class Function>
+const void* object_base(Function* function) {
+    return object_base(reinterpret_cast<const void*>(function));
+}
+
 static std::string executable_path() {
     std::array<char, PATH_MAX> buffer{};
     const ssize_t length = readlink("/proc/self/exe", buffer.data(), buffer.size() - 1);
@@ -183,6 +234,19 @@ static std::vector<std::string> function_names(const std::vector<frame>& frames)
 
 static bool ends_with(std::string_view text, std::string_view suffix) {
     return text.ends_with(suffix);
+}
+
+// A function with internal linkage, inlined: clang gives it a linkage name, whose demangling ends
+// in its parameters; GCC gives it none, and its DWARF name has none.
+static bool is_internal_function(std::string_view function, std::string_view name) {
+    return function == name || function == std::string(name) + "()";
+}
+
+// A lambda's call operator, defined in `function`: GCC's DWARF names the closure "<lambda>",
+// clang's mangled name "$_N".
+static bool is_lambda_in(std::string_view function, std::string_view enclosing) {
+    return function.starts_with(std::string(enclosing) + "()::") &&
+           function.find("::operator()") != std::string_view::npos;
 }
 
 }  // namespace stack_test
@@ -223,14 +287,54 @@ TEST_CASE("a captured stack names the capturing function, its callers, and their
     CHECK(function_names(symbolize_stack(id)) == names);
 }
 
-TEST_CASE("code inlined into a function is shown at the function's call line") {
+TEST_CASE("inlined calls are frames of their own, innermost first, each at its own line") {
     const stack_id id = call_inlined_capture();
     REQUIRE(id != 0);
     const std::vector<frame> frames = symbolize_stack(id);
-    REQUIRE(!frames.empty());
-    CHECK(frames[0].function == "stack_test::call_inlined_capture()");
-    CHECK(ends_with(frames[0].file, "/tests/stack/stack_test.cpp"));
-    CHECK(frames[0].line == inlined_call_line.load());
+    REQUIRE(frames.size() >= 3);
+    const std::uintptr_t address = stack_addresses(id)[0];
+    CHECK_MESSAGE(is_internal_function(frames[0].function, "stack_test::inlined_capture"),
+                  frames[0].function);
+    CHECK(frames[0].line == inlined_capture_line.load());
+    CHECK(frames[0].inlined);
+    CHECK(frames[0].offset == 0);
+    CHECK_MESSAGE(is_internal_function(frames[1].function, "stack_test::inlined_wrapper"),
+                  frames[1].function);
+    CHECK(frames[1].line == wrapper_call_line.load());
+    CHECK(frames[1].inlined);
+    CHECK(frames[2].function == "stack_test::call_inlined_capture()");
+    CHECK(frames[2].line == inlined_call_line.load());
+    CHECK_FALSE(frames[2].inlined);
+    CHECK(frames[2].offset > 0);
+    for (const frame& f : std::span(frames).first(3)) {
+        CHECK(f.address == address);
+        CHECK(ends_with(f.file, "/tests/stack/stack_test.cpp"));
+        CHECK(f.module == executable_path());
+    }
+
+    SUBCASE("symbolize gives the innermost function at an address") {
+        const frame f = symbolize(address);
+        CHECK_MESSAGE(is_internal_function(f.function, "stack_test::inlined_capture"), f.function);
+        CHECK(f.line == inlined_capture_line.load());
+    }
+
+    SUBCASE("symbolize and trimming pass over fencedep's functions inlined into the user's") {
+        const stack_id inlined = call_fencedep_inlined();
+        const std::vector<frame> untrimmed = symbolize_stack(inlined, false);
+        REQUIRE(untrimmed.size() >= 2);
+        CHECK_MESSAGE(
+            is_internal_function(untrimmed[0].function, "fencedep::test_internal::inlined_capture"),
+            untrimmed[0].function);
+        CHECK(untrimmed[0].line == fencedep::test_internal::inlined_capture_line.load());
+        const std::vector<frame> trimmed = symbolize_stack(inlined);
+        REQUIRE(trimmed.size() == untrimmed.size() - 1);
+        CHECK(trimmed[0].function == "stack_test::call_fencedep_inlined()");
+        CHECK(trimmed[0].line == fencedep_inlined_call_line.load());
+
+        const frame site = symbolize(stack_addresses(inlined)[0]);
+        CHECK(site.function == "stack_test::call_fencedep_inlined()");
+        CHECK(site.line == fencedep_inlined_call_line.load());
+    }
 }
 
 TEST_CASE("capture_stack's skip and max_frames are exact") {
@@ -408,6 +512,38 @@ TEST_CASE("trimming drops fencedep's leading frames and keeps the user's") {
         CHECK(trimmed[0].function.starts_with("void std::lock<stack_test::user_lock"));
     }
 
+    SUBCASE("a user's lambda called by std::function on a fencedep type is the user's") {
+        const stack_id id = call_through_function();
+        REQUIRE(id != 0);
+        const std::vector<frame> trimmed = symbolize_stack(id);
+        REQUIRE(!trimmed.empty());
+        CHECK_MESSAGE(is_lambda_in(trimmed[0].function, "stack_test::call_through_function"),
+                      trimmed[0].function);
+        CHECK(ends_with(trimmed[0].file, "/tests/stack/stack_test.cpp"));
+        CHECK(trimmed[0].line == lambda_line.load());
+    }
+
+    SUBCASE("a thread's lambda is shown as itself, not as std::thread's invoker") {
+        stack_id id = 0;
+        unsigned line = 0;
+        std::thread([&id, &line] {
+            line = __LINE__; id = fencedep::test_internal::forward_to_capture();
+            keep_frame();
+        }).join();
+        REQUIRE(id != 0);
+        const std::vector<frame> trimmed = symbolize_stack(id);
+        REQUIRE(!trimmed.empty());
+        // The lambda is in this test case's function, which doctest names.
+        const std::string_view function = trimmed[0].function;
+        const std::size_t test_function = function.find("::DOCTEST_ANON_FUNC_");
+        REQUIRE_MESSAGE(test_function != std::string_view::npos, function);
+        const std::size_t end = function.find("()::", test_function);
+        REQUIRE_MESSAGE(end != std::string_view::npos, function);
+        CHECK_MESSAGE(is_lambda_in(function, function.substr(0, end)), function);
+        CHECK(ends_with(trimmed[0].file, "/tests/stack/stack_test.cpp"));
+        CHECK(trimmed[0].line == line);
+    }
+
     SUBCASE("a trace of nothing but fencedep frames stays whole") {
         const std::array<std::uintptr_t, 2> trace{
             return_address_in(&fencedep::test_internal::capture_inside),
@@ -448,6 +584,38 @@ TEST_CASE("symbolize handles shared libraries, late dlopen and bogus addresses")
         // libcrypt has no local debug info; looking for it must not have loaded the debuginfod
         // client (and libcurl with it) into the process.
         CHECK(dlopen("libdebuginfod.so.1", RTLD_NOW | RTLD_NOLOAD) == nullptr);
+    }
+
+    SUBCASE("an unsymbolized frame is its module and the offset from the module's base") {
+        const auto address = return_address_in(&getpid);
+        Dl_info object{};
+        REQUIRE(dladdr(reinterpret_cast<void*>(address), &object) != 0);
+        const frame f = locate(address);
+        CHECK(f.address == address);
+        CHECK(f.function.empty());
+        CHECK(f.module.find("libc.so") != std::string::npos);
+        CHECK(f.module_offset == address - reinterpret_cast<std::uintptr_t>(object.dli_fbase));
+        CHECK(symbolize(address).module_offset == f.module_offset);
+
+        const frame own = locate(return_address_in(&capture_here));
+        CHECK(own.module == executable_path());
+        CHECK(own.module_offset == return_address_in(&capture_here) -
+                                       reinterpret_cast<std::uintptr_t>(object_base(&capture_here)));
+    }
+
+    SUBCASE("unsymbolized traces drop libunwind's leading frames by address alone") {
+        const std::array<std::uintptr_t, 3> trace{return_address_in(&unw_backtrace),
+                                                  return_address_in(&capture_here),
+                                                  return_address_in(&getpid)};
+        const std::vector<frame> untrimmed = unsymbolized_stack(intern_stack(trace), false);
+        REQUIRE(untrimmed.size() == 3);
+        CHECK(untrimmed[0].module.find("libunwind") != std::string::npos);
+        const std::vector<frame> trimmed = unsymbolized_stack(intern_stack(trace));
+        REQUIRE(trimmed.size() == 2);
+        CHECK(trimmed[0].address == trace[1]);
+        CHECK(trimmed[0].module == executable_path());
+        CHECK(trimmed[0].function.empty());
+        CHECK(trimmed[1].module.find("libc.so") != std::string::npos);
     }
 
     SUBCASE("an address in no module gives an empty frame") {
