@@ -13,7 +13,6 @@
 #include "modes.h"
 
 using fence_test::array_of;
-using fence_test::each_mode;
 using fence_test::flag_callback;
 using fence_test::mock;
 using fence_test::mode_scope;
@@ -161,9 +160,7 @@ TEST_CASE("chain: walk collects signaled points; iteration leaks nothing when le
     CHECK(c3->is_signaled());
 }
 
-TEST_CASE("array: signals when all children have, first error wins, signal_on_any") {
-    const auto mode = each_mode();
-    mode_scope modes(mode);
+FENCE_MODE_CASE("array: signals when all children have, first error wins, signal_on_any") {
 
     SUBCASE("all, first error wins") {
         auto f1 = mock();
@@ -232,9 +229,7 @@ TEST_CASE("array never enabled: get_status and is_signaled do not take the child
     }
 }
 
-TEST_CASE("array enabled: a child's error reaches it through enabling or the child's callback") {
-    const auto mode = each_mode();
-    mode_scope modes(mode);
+FENCE_MODE_CASE("array enabled: a child's error reaches it through enabling or the child's callback") {
     for (const bool any : {false, true}) {
         for (const bool failed_first : {false, true}) {
             CAPTURE(any);
@@ -253,9 +248,7 @@ TEST_CASE("array enabled: a child's error reaches it through enabling or the chi
     }
 }
 
-TEST_CASE("deferred work: a 4096-point timeline over arrays signals iteratively") {
-    const auto mode = each_mode();
-    mode_scope modes(mode);
+FENCE_MODE_CASE("deferred work: a 4096-point timeline over arrays signals iteratively") {
     on_8mib_stack([] {
         std::vector<fence_ref<>> leaves;
         fence_ref<> tail;
@@ -271,7 +264,7 @@ TEST_CASE("deferred work: a 4096-point timeline over arrays signals iteratively"
     });
 }
 
-TEST_CASE("deferred work: fence_lock_guard and flush_deferred") {
+FENCE_MODE_CASE("deferred work: fence_lock_guard and flush_deferred") {
     auto f = mock();
     auto a = array_of({f});
     a->enable_sw_signaling();
@@ -310,9 +303,7 @@ TEST_CASE("deferred work: fence_lock_guard and flush_deferred") {
     }
 }
 
-TEST_CASE("wait: timeout, wait_any, waiting from another thread") {
-    const auto mode = each_mode();
-    mode_scope modes(mode);
+FENCE_MODE_CASE("wait: timeout, wait_any, waiting from another thread") {
     auto f1 = mock();
     auto f2 = mock();
     fence* both[] = {f1.get(), f2.get()};
@@ -385,7 +376,7 @@ TEST_CASE("private stub: context 0, seqno 0, signaled with the given timestamp")
     CHECK(stub != fencedep::make_private_stub(t));
 }
 
-TEST_CASE("unlocked mode: enable_signaling runs with no fence lock held") {
+FENCE_MODE_CASE("enable_signaling runs under the fence lock in locked mode only") {
     struct probe_fence final : fence {
         probe_fence() : fence(fence::allocate_contexts(1), 1) {}
         const char* driver_name() const noexcept override { return "probe"; }
@@ -396,8 +387,6 @@ TEST_CASE("unlocked mode: enable_signaling runs with no fence lock held") {
         }
         unsigned held = 99;
     };
-    const auto mode = each_mode();
-    mode_scope modes(mode);
     auto f = fencedep::make_fence<probe_fence>();
     f->enable_sw_signaling();
     CHECK(f->held == (mode == fence_test::enable_signaling_mode::locked ? 1u : 0u));

@@ -29,13 +29,41 @@ public:
     mode_scope& operator=(const mode_scope&) = delete;
 };
 
-// Splits the calling test case into two subcases, one per enable_signaling mode, and returns
-// the mode of the current one: the rest of the case runs once in each.
-inline enable_signaling_mode each_mode() {
-    enable_signaling_mode mode = enable_signaling_mode::locked;
-    SUBCASE("enable_signaling=locked") { mode = enable_signaling_mode::locked; }
-    SUBCASE("enable_signaling=unlocked") { mode = enable_signaling_mode::unlocked; }
-    return mode;
-}
+// The options of one enable_signaling mode, switched for the life of a mode case (below);
+// `mode` tells the body which one it runs in. A fixture that needs more derives from it, so
+// that the options are switched before its own members (a capture, locks) are built.
+struct mode_case {
+    explicit mode_case(enable_signaling_mode signaling) : mode(signaling), modes(signaling) {}
+    const enable_signaling_mode mode;
+    mode_scope modes;
+};
 
 }  // namespace fence_test
+
+// A test case run in each enable_signaling mode: two doctest cases, "<name> [enable_signaling=
+// locked]" and "... [enable_signaling=unlocked]", sharing one body. Separate cases, not two
+// SUBCASEs: doctest enters one subcase per level and run, so subcases that follow a mode split
+// are siblings of it and would each run in one mode only. The body runs as a member of a class
+// derived from `fixture` (fence_test::mode_case or a class derived from it, constructible from
+// the mode), so its members and `mode` are in scope, as in TEST_CASE_FIXTURE.
+#define FENCE_MODE_CASE_FIXTURE(fixture, name) \
+    FENCE_MODE_CASE_FIXTURE_IMPL(fixture, name, DOCTEST_ANONYMOUS(FENCE_MODE_CASE_))
+#define FENCE_MODE_CASE(name) FENCE_MODE_CASE_FIXTURE(fence_test::mode_case, name)
+
+#define FENCE_MODE_CASE_FIXTURE_IMPL(fixture, name, body_class)                              \
+    namespace {                                                                              \
+    struct body_class : fixture {                                                            \
+        using fixture_type = fixture;                                                        \
+        using fixture_type::fixture_type;                                                    \
+        void body();                                                                         \
+    };                                                                                       \
+    }                                                                                        \
+    TEST_CASE(name " [enable_signaling=locked]") {                                           \
+        body_class run(fence_test::enable_signaling_mode::locked);                           \
+        run.body();                                                                          \
+    }                                                                                        \
+    TEST_CASE(name " [enable_signaling=unlocked]") {                                         \
+        body_class run(fence_test::enable_signaling_mode::unlocked);                         \
+        run.body();                                                                          \
+    }                                                                                        \
+    void body_class::body()

@@ -18,7 +18,6 @@ using engine_test::contains;
 using engine_test::describe;
 using engine_test::has_frame;
 using fence_test::array_of;
-using fence_test::each_mode;
 using fence_test::enable_signaling_mode;
 using fence_test::mock_on;
 using fence_test::mode_scope;
@@ -64,9 +63,8 @@ void signal_all(const std::vector<fence_ref<>>& fences) {
 
 // Every scenario runs once per enable_signaling mode (`mode`), reports kept in `cap`, with a
 // ring `r` for leaf fences of class L.
-struct scenario {
-    const enable_signaling_mode mode = each_mode();
-    mode_scope modes{mode};
+struct scenario : fence_test::mode_case {
+    using mode_case::mode_case;
     capture cap;
     ring r;
 
@@ -90,7 +88,7 @@ struct scenario {
 
 TEST_SUITE("fence-scenarios") {
 
-TEST_CASE_FIXTURE(scenario, "S1 array into chain, alone: OK") {
+FENCE_MODE_CASE_FIXTURE(scenario, "S1 array into chain, alone: OK") {
     auto f1 = mock_on(r.lock);
     auto f2 = mock_on(r.lock);
     auto chain = array_into_chain(f1, f2);
@@ -99,7 +97,7 @@ TEST_CASE_FIXTURE(scenario, "S1 array into chain, alone: OK") {
     CHECK(cap.kinds() == "");
 }
 
-TEST_CASE_FIXTURE(scenario, "S2 chain into array, alone: no lock report, a container warning") {
+FENCE_MODE_CASE_FIXTURE(scenario, "S2 chain into array, alone: no lock report, a container warning") {
     auto f1 = mock_on(r.lock);
     auto f2 = mock_on(r.lock);
     auto array = chain_into_array(f1, f2);
@@ -123,7 +121,7 @@ TEST_CASE_FIXTURE(scenario, "S2 chain into array, alone: no lock report, a conta
     CHECK_MESSAGE(contains(caller->function, "chain_into_array"), describe(stack));
 }
 
-TEST_CASE_FIXTURE(scenario, "S3 array into chain and chain into array: circular A <-> C (locked only)") {
+FENCE_MODE_CASE_FIXTURE(scenario, "S3 array into chain and chain into array: circular A <-> C (locked only)") {
     auto f1 = mock_on(r.lock);
     auto f2 = mock_on(r.lock);
     auto f3 = mock_on(r.lock);
@@ -158,7 +156,7 @@ TEST_CASE_FIXTURE(scenario, "S3 array into chain and chain into array: circular 
     CHECK(contains(r3.text, "recorded while enabling signaling on fence_chain"));
 }
 
-TEST_CASE_FIXTURE(scenario, "S4 array into array: recursive fence_array->lock (locked only), plus a warning") {
+FENCE_MODE_CASE_FIXTURE(scenario, "S4 array into array: recursive fence_array->lock (locked only), plus a warning") {
     auto f1 = mock_on(r.lock);
     auto f2 = mock_on(r.lock);
     auto f3 = mock_on(r.lock);
@@ -170,7 +168,7 @@ TEST_CASE_FIXTURE(scenario, "S4 array into array: recursive fence_array->lock (l
                 "fence_array->lock, fence_array->lock");
 }
 
-TEST_CASE_FIXTURE(scenario, "S5a chain as a chain's contained fence: recursive fence_chain->lock (locked only)") {
+FENCE_MODE_CASE_FIXTURE(scenario, "S5a chain as a chain's contained fence: recursive fence_chain->lock (locked only)") {
     auto f1 = mock_on(r.lock);
     auto c2 = fence_chain::create(nullptr, fence_chain::create(nullptr, f1, 1), 2);
     c2->enable_sw_signaling();
@@ -181,7 +179,7 @@ TEST_CASE_FIXTURE(scenario, "S5a chain as a chain's contained fence: recursive f
         CHECK(contains(cap.at(0).text, "as its contained fence"));
 }
 
-TEST_CASE_FIXTURE(scenario, "S5b chains joined through prev (a timeline): OK, no chain -> chain edge") {
+FENCE_MODE_CASE_FIXTURE(scenario, "S5b chains joined through prev (a timeline): OK, no chain -> chain edge") {
     auto f1 = mock_on(r.lock);
     auto f2 = mock_on(r.lock);
     auto c1 = fence_chain::create(nullptr, f1, 1);
@@ -221,7 +219,7 @@ struct deferring_callback : fencedep::fence_callback {
 
 }  // namespace
 
-TEST_CASE_FIXTURE(scenario, "S6 a callback takes a driver lock that a signaller holds: circular L <-> D") {
+FENCE_MODE_CASE_FIXTURE(scenario, "S6 a callback takes a driver lock that a signaller holds: circular L <-> D") {
     fencedep::mutex device{"device->lock", device_key};
     auto f = mock_on(r.lock);
     auto g = mock_on(r.lock);
@@ -284,7 +282,7 @@ void signal_reentering(fence& child, fence& container) {
 
 }  // namespace
 
-TEST_CASE_FIXTURE(scenario, "S8 re-entering container enabling from a child callback") {
+FENCE_MODE_CASE_FIXTURE(scenario, "S8 re-entering container enabling from a child callback") {
     SUBCASE("the array enabled elsewhere, then again from a child's callback: circular A <-> L "
             "(locked only)") {
         auto f1 = mock_on(r.lock);
@@ -326,7 +324,7 @@ struct polled_fence final : fence {
 
 }  // namespace
 
-TEST_CASE_FIXTURE(scenario, "S9 must-not-flag basics") {
+FENCE_MODE_CASE_FIXTURE(scenario, "S9 must-not-flag basics") {
     SUBCASE("two arrays enabled one after the other") {
         auto a1 = array_of({mock_on(r.lock), mock_on(r.lock)});
         auto a2 = array_of({mock_on(r.lock), mock_on(r.lock)});
@@ -405,7 +403,7 @@ fencedep::lock_class_key wrapper_key;
 
 }  // namespace
 
-TEST_CASE_FIXTURE(scenario, "S10 class granularity: containers have their own classes; leaves may choose one") {
+FENCE_MODE_CASE_FIXTURE(scenario, "S10 class granularity: containers have their own classes; leaves may choose one") {
     SUBCASE("S1 over fences with the default per-fence lock: OK") {
         auto f1 = fence_test::mock();
         auto f2 = fence_test::mock();
@@ -434,7 +432,7 @@ TEST_CASE_FIXTURE(scenario, "S10 class granularity: containers have their own cl
     }
 }
 
-TEST_CASE_FIXTURE(scenario, "context lines name deferred work: an array's callback taking D, D held to enable") {
+FENCE_MODE_CASE_FIXTURE(scenario, "context lines name deferred work: an array's callback taking D, D held to enable") {
     fencedep::mutex device{"device->lock", device_key};
     auto f = mock_on(r.lock);
     auto a = array_of({f});
@@ -457,7 +455,7 @@ TEST_CASE_FIXTURE(scenario, "context lines name deferred work: an array's callba
     CHECK(contains(report.contexts[1], "querying fence_array"));
 }
 
-TEST_CASE_FIXTURE(scenario, "deferred work is its own lock segment: signalling with a driver lock held records no D -> A") {
+FENCE_MODE_CASE_FIXTURE(scenario, "deferred work is its own lock segment: signalling with a driver lock held records no D -> A") {
     fencedep::mutex device{"device->lock", device_key};
     auto f = mock_on(r.lock);
     auto a = array_of({f});
