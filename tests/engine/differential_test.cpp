@@ -50,6 +50,7 @@
 #include <optional>
 #include <string>
 #include <thread>
+#include <unordered_map>
 #include <unordered_set>
 #include <vector>
 
@@ -633,8 +634,10 @@ private:
         // out of it, so the order of the held locks does not matter.
         for (const held_entry& h : held) {
             full_.add(h.cls, cls);
-            if (!is_conflict(v, h.cls))
+            if (!is_conflict(v, h.cls) && !core_.has_edge(h.cls, cls)) {
                 core_.add(h.cls, cls);
+                core_edge_op_.emplace(edge_id(h.cls, cls), ops_ - 1);
+            }
         }
         validations_.push_back(v);
     }
@@ -746,10 +749,17 @@ private:
         return out.empty() ? "(none)" : out;
     }
 
+    static u64 edge_id(unsigned from, unsigned to) { return (u64{from} << 32) | to; }
+
+    // With the operation that first showed each dependency, where the engine should have recorded
+    // it (replay the run to that operation to see what it did instead).
     std::string describe_path(const std::vector<unsigned>& path) const {
-        std::string out;
-        for (unsigned c : path)
-            out += (out.empty() ? "" : " -> ") + class_name(c);
+        std::string out = path.empty() ? "" : class_name(path[0]);
+        for (std::size_t i = 1; i < path.size(); ++i) {
+            const auto op = core_edge_op_.find(edge_id(path[i - 1], path[i]));
+            out += " -#" + (op == core_edge_op_.end() ? std::string("?") : std::to_string(op->second)) + "-> " +
+                   class_name(path[i]);
+        }
         return out;
     }
 
@@ -798,8 +808,8 @@ private:
                    " with held classes " + describe_held(at) + "\n";
             for (std::size_t i = v->conflict_begin; i < v->conflict_end; ++i) {
                 const unsigned h = validation_conflicts_[i];
-                out += "  model: held " + class_name(h) + " depends on " + class_name(v->cls) +
-                       " already: " + describe_path(core_.path(v->cls, h)) + "\n";
+                out += "  model: held " + class_name(h) + " is reachable: " + describe_path(core_.path(v->cls, h)) +
+                       " (-#N-> names the operation that showed the dependency)\n";
             }
         }
         out += "  reports at this operation:" + std::string(reports_.empty() ? " none" : "") + "\n";
@@ -830,6 +840,7 @@ private:
     std::vector<int> dense_;  // key * subclasses_used + subclass -> class
     std::vector<unsigned> class_key_, class_sub_;
     digraph full_, core_;
+    std::unordered_map<u64, unsigned> core_edge_op_;  // edge_id -> operation that first showed it
     bit_matrix covered_;  // (a, b): a report named a cycle holding both
     std::vector<bool> recursion_reported_;
     std::unordered_set<u64> chains_;
@@ -839,7 +850,7 @@ private:
     std::vector<validation> validations_;
     std::vector<seen_report> reports_;  // the operation's
     std::vector<unsigned> validation_held_, validation_conflicts_;
-    std::array<trace_entry, 24> trace_{};
+    std::array<trace_entry, 48> trace_{};
 
     unsigned ops_ = 0;
     bool done_ = false;
