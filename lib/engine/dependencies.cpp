@@ -149,38 +149,34 @@ event::dependency event::add_dependency(const held_lock& prev, std::uint32_t nex
 bool event::validate(std::uint32_t class_id, const lock_map* instance, const void* ip, std::uint64_t chain_key,
                      unsigned base) {
     // Another thread may have validated this chain while we waited for the lock.
-    if (hot.chains.contains(chain_key))
-        return true;
-    if (hot.chains.contains(chain_key ^ uncovered_chain))
-        return false;
-    // A recursive acquisition records nothing, as in lockdep: its only news is the report.
-    for (unsigned i = 0; i < ts_.depth; ++i) {
-        const held_lock& h = ts_.held[i];
-        if (h.class_id != class_id)
-            continue;
+    if (const chain_state known = cached_chain(chain_key); known != chain_state::unknown)
+        return known == chain_state::covered;
+    bool covered = true;
+    const auto same_class = [&](const held_lock& h) { return h.class_id == class_id; };
+    if (const held_lock* h = std::find_if(ts_.held.get(), ts_.held.get() + ts_.depth, same_class);
+        h != ts_.held.get() + ts_.depth) {
+        // A recursive acquisition records nothing, as in lockdep: its only news is the report.
+        covered = false;
         if (first_report({0x5ec, class_id})) {
             auto& r = reports_.add(report_kind::recursive_locking, ts_);
             r.subject = {e_.classes[class_id].name, instance, ip, current_stack(), nullptr, current_context()};
-            r.held = ref(h);
+            r.held = ref(*h);
             r.stack = current_stack();
             snapshot_held(r);
         }
-        if (!hot.chains.insert(chain_key ^ uncovered_chain))
-            report_table_full("lock chain", hot.chains.capacity(), "max_chains");
-        return false;
+    } else {
+        for (unsigned i = ts_.depth; i > base; --i) {
+            const held_lock& below = ts_.held[i - 1];
+            const dependency d = add_dependency(below, class_id, instance, ip);
+            if (d == dependency::full)
+                return false;
+            if (d == dependency::refused)
+                covered = false;
+            else if (below.covered)
+                break;
+        }
     }
-    bool covered = true;
-    for (unsigned i = ts_.depth; i > base; --i) {
-        const held_lock& h = ts_.held[i - 1];
-        const dependency d = add_dependency(h, class_id, instance, ip);
-        if (d == dependency::full)
-            return false;
-        if (d == dependency::refused)
-            covered = false;
-        else if (h.covered)
-            break;
-    }
-    if (!hot.chains.insert(covered ? chain_key : chain_key ^ uncovered_chain))
+    if (!cache_chain(chain_key, covered))
         report_table_full("lock chain", hot.chains.capacity(), "max_chains");
     return covered;
 }

@@ -92,9 +92,10 @@ bool fast_acquire(lock_map& map, unsigned subclass, bool trylock, const void* ip
     const std::uint64_t chain_key = chain_key_mix(ts->chain_key, class_id);
     bool covered = false;
     if (!trylock) {
-        covered = hot.chains.contains(chain_key);
-        if (!covered && !hot.chains.contains(chain_key ^ uncovered_chain))
+        const chain_state known = cached_chain(chain_key);
+        if (known == chain_state::unknown)
             return false;
+        covered = known == chain_state::covered;
     }
     push_held(*ts, class_id, trylock, covered, map, ip, outer_ip, chain_key, 0);
     return true;
@@ -201,20 +202,18 @@ void remove_held(thread_state& ts, unsigned index, report_queue& reports) {
         if (h.trylock)
             continue;
         const std::uint64_t chain_key = chain_key_mix(h.prev_chain_key, h.class_id);
-        if (hot.chains.contains(chain_key)) {
-            h.covered = true;
-        } else if (hot.chains.contains(chain_key ^ uncovered_chain)) {
-            h.covered = false;
-        } else {
-            if (!lock.owns_lock())
-                lock.lock();
-            if (e.stepped_aside)
-                break;
-            // Validated against the locks below it only, as when it was taken.
-            ts.depth = i;
-            h.covered = event(e, ts, reports).validate(h.class_id, h.instance, h.ip, chain_key, segment_base_at(ts, i));
-            ts.depth = depth;
+        if (const chain_state known = cached_chain(chain_key); known != chain_state::unknown) {
+            h.covered = known == chain_state::covered;
+            continue;
         }
+        if (!lock.owns_lock())
+            lock.lock();
+        if (e.stepped_aside)
+            break;
+        // Validated against the locks below it only, as when it was taken.
+        ts.depth = i;
+        h.covered = event(e, ts, reports).validate(h.class_id, h.instance, h.ip, chain_key, segment_base_at(ts, i));
+        ts.depth = depth;
     }
 }
 

@@ -86,10 +86,25 @@ struct hot_state {
 };
 extern constinit hot_state hot;
 
-// A validated chain whose last lock is not known to follow every lock held below it (see
-// "recording rule" in dependencies.cpp) is cached under its key with this mixed in, so that the
-// fast path tells the two apart with the one probe it already makes, plus one on a miss.
+// What the chain cache knows of a chain. A validated chain whose last lock is not known to
+// follow every lock held below it (see "recording rule" in dependencies.cpp) is cached under its
+// key mixed with uncovered_chain, so that the fast path tells the two apart with the one probe it
+// already makes, plus one on a miss.
 inline constexpr std::uint64_t uncovered_chain = 0x6a09e667f3bcc909ull;
+enum class chain_state { unknown, covered, uncovered };
+
+inline chain_state cached_chain(std::uint64_t chain_key) noexcept {
+    if (hot.chains.contains(chain_key))
+        return chain_state::covered;
+    if (hot.chains.contains(chain_key ^ uncovered_chain))
+        return chain_state::uncovered;
+    return chain_state::unknown;
+}
+
+// Records a validated chain; false when the cache is full. Requires the engine lock.
+inline bool cache_chain(std::uint64_t chain_key, bool covered) {
+    return hot.chains.insert(covered ? chain_key : chain_key ^ uncovered_chain);
+}
 
 // Mixed into the chain key where a deferred_work segment starts; never a class id.
 inline constexpr std::uint32_t segment_marker = 0xffffffffu;
