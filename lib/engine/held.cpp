@@ -231,13 +231,6 @@ bool fast_release(const lock_map& map) noexcept {
     return true;
 }
 
-// The name of a lock that may not be held: its class's if registered, else its own.
-std::string display_name(const lock_map& map) {
-    const lock_class_key* key = engine_access::key(map);
-    const std::uint32_t id = key ? cached_class(*key, 0) : 0;
-    return id ? std::string() : instance_name(map);
-}
-
 void release_event(lock_map& map, const void* ip) {
     if (reentry_guard::raised() || fast_release(map))
         return;
@@ -255,17 +248,18 @@ void release_event(lock_map& map, const void* ip) {
         --ts->untracked;
         return;
     }
-    std::string name = display_name(map);
+    // The lock's class name if it has one, else its own name, worked out before the engine lock
+    // because naming may symbolize.
+    const lock_class_key* key = engine_access::key(map);
+    const std::uint32_t class_id = key ? cached_class(*key, 0) : 0;
+    std::string name = class_id ? std::string() : instance_name(map);
     engine_state& e = engine();
     std::lock_guard<std::mutex> lock(e.mutex);
     event ev(e, *ts, reports);
-    if (!ev.first_report({0xbad, reinterpret_cast<std::uintptr_t>(engine_access::key(map)),
-                          reinterpret_cast<std::uintptr_t>(ip)}))
+    if (!ev.first_report({0xbad, reinterpret_cast<std::uintptr_t>(key), reinterpret_cast<std::uintptr_t>(ip)}))
         return;
-    if (name.empty())
-        name = e.classes[cached_class(*engine_access::key(map), 0)].name;
     auto& r = reports.add(report_kind::bad_unlock_balance, *ts);
-    r.subject = {std::move(name), &map, ip, 0, nullptr, {}};
+    r.subject = {class_id ? e.classes[class_id].name : std::move(name), &map, ip, 0, nullptr, {}};
     r.stack = ev.current_stack();
     ev.snapshot_held(r);
 }

@@ -6,7 +6,6 @@
 #include <unistd.h>
 
 #include <cstdlib>
-#include <fstream>
 #include <optional>
 #include <sstream>
 #include <string>
@@ -14,7 +13,10 @@
 
 #include "spawn.h"
 
+using fencedep::testing::describe;
+using fencedep::testing::read_file;
 using fencedep::testing::spawn_result;
+using fencedep::testing::temp_dir;
 
 namespace {
 
@@ -35,12 +37,6 @@ spawn_result run_probe(std::optional<std::string> fencedep, std::optional<std::s
     return result;
 }
 
-// What a failed check prints about the run.
-std::string describe(const spawn_result& result) {
-    return "status " + std::to_string(result.status) + "\n--- stdout:\n" + result.out +
-           "--- stderr:\n" + result.err;
-}
-
 bool contains(const std::string& text, const std::string& part) {
     return text.find(part) != std::string::npos;
 }
@@ -58,7 +54,6 @@ std::vector<std::string> backtrace_lines(const std::string& splat) {
     return lines;
 }
 
-// " 0x7f942efd33f0": a frame printed as an address alone.
 // "/path/of/module+0x1a2b", as the sanitizers print an unsymbolized frame.
 bool is_module_offset(const std::string& line) {
     const std::size_t start = line.find_first_not_of(' ');
@@ -264,27 +259,19 @@ TEST_CASE("stack_depth bounds every printed stack, counted from the user's first
 }
 
 TEST_CASE("options separated by ',' as sanitizer users write them, and a quoted log_path") {
-    char dir_template[] = "/tmp/fencedep-env-test-XXXXXX";
-    const char* dir = ::mkdtemp(dir_template);
-    REQUIRE(dir != nullptr);
-    const std::string log_file = std::string(dir) + "/fd,1 log";
+    const temp_dir dir;
+    const std::string log_file = (dir.path / "fd,1 log").string();
     const std::string log_option = "log_path='" + log_file + "',exitcode=3 symbolize=0";
 
     const spawn_result result = run_probe("1", log_option, "abba");
 
     INFO(describe(result));
-    std::ifstream in(log_file);
-    std::stringstream log;
-    log << in.rdbuf();
-    in.close();
-    ::unlink(log_file.c_str());
-    ::rmdir(dir);
-
+    const std::string log = read_file(log_file);
     CHECK(result.exit_code() == 3);
     CHECK(result.out == finished);
     CHECK(result.err == "");
-    CHECK(contains(log.str(), splat_title));
-    CHECK_FALSE(contains(log.str(), "probe_lock_"));
+    CHECK(contains(log, splat_title));
+    CHECK_FALSE(contains(log, "probe_lock_"));
 }
 
 TEST_CASE("an option error with a control character stays on one line") {
@@ -297,26 +284,17 @@ TEST_CASE("an option error with a control character stays on one line") {
 }
 
 TEST_CASE("log_path sends the report to a file named with the pid") {
-    char dir_template[] = "/tmp/fencedep-env-test-XXXXXX";
-    const char* dir = ::mkdtemp(dir_template);
-    REQUIRE(dir != nullptr);
-    const std::string log_option = std::string("log_path=") + dir + "/fd.%p";
+    const temp_dir dir;
+    const std::string log_option = "log_path=" + (dir.path / "fd.%p").string();
 
     const spawn_result result = run_probe("1", log_option, "abba");
 
     INFO(describe(result));
-    const std::string log_file = std::string(dir) + "/fd." + std::to_string(result.pid);
-    std::ifstream in(log_file);
-    std::stringstream log;
-    log << in.rdbuf();
-    in.close();
-    ::unlink(log_file.c_str());
-    ::rmdir(dir);
-
+    const std::string log = read_file(dir.path / ("fd." + std::to_string(result.pid)));
     CHECK(result.exit_code() == 66);
     CHECK(result.out == finished);
     CHECK(result.err == "");
-    CHECK(contains(log.str(), splat_title));
+    CHECK(contains(log, splat_title));
 }
 
 }  // TEST_SUITE

@@ -12,8 +12,11 @@
 #include <cerrno>
 #include <chrono>
 #include <cstring>
+#include <filesystem>
+#include <fstream>
 #include <map>
 #include <optional>
+#include <sstream>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -183,5 +186,36 @@ inline spawn_result spawn(std::vector<std::string> argv, const env_changes& env 
     }
     return result;
 }
+
+// What a failed check prints about a run.
+inline std::string describe(const spawn_result& result) {
+    return "status " + std::to_string(result.status) + "\n--- stdout:\n" + result.out + "--- stderr:\n" +
+           result.err;
+}
+
+// The whole text of a file; empty if it cannot be read.
+inline std::string read_file(const std::filesystem::path& path) {
+    std::ifstream in(path);
+    std::stringstream text;
+    text << in.rdbuf();
+    return text.str();
+}
+
+// A fresh directory under /tmp, removed with its contents when the test is done with it.
+struct temp_dir {
+    std::filesystem::path path;
+    temp_dir() {
+        char name[] = "/tmp/fencedep-test-XXXXXX";
+        if (::mkdtemp(name) == nullptr)
+            spawn_detail::fail("mkdtemp", errno);
+        path = name;
+    }
+    ~temp_dir() {
+        std::error_code ignored;
+        std::filesystem::remove_all(path, ignored);
+    }
+    temp_dir(const temp_dir&) = delete;
+    temp_dir& operator=(const temp_dir&) = delete;
+};
 
 }  // namespace fencedep::testing

@@ -8,16 +8,17 @@
 
 #include <algorithm>
 #include <filesystem>
-#include <fstream>
 #include <optional>
 #include <set>
-#include <sstream>
 #include <string>
 #include <vector>
 
 #include "spawn.h"
 
+using fencedep::testing::describe;
+using fencedep::testing::read_file;
 using fencedep::testing::spawn_result;
+using fencedep::testing::temp_dir;
 
 namespace {
 
@@ -48,11 +49,6 @@ run_options with_options(std::string options) {
     return how;
 }
 
-std::string describe(const spawn_result& result) {
-    return "status " + std::to_string(result.status) + "\n--- stdout:\n" + result.out + "--- stderr:\n" +
-           result.err;
-}
-
 std::size_t count(const std::string& text, const std::string& part) {
     std::size_t n = 0;
     for (std::size_t at = text.find(part); at != std::string::npos; at = text.find(part, at + part.size()))
@@ -61,24 +57,6 @@ std::size_t count(const std::string& text, const std::string& part) {
 }
 
 bool contains(const std::string& text, const std::string& part) { return count(text, part) > 0; }
-
-std::string read_file(const std::filesystem::path& path) {
-    std::ifstream in(path);
-    std::stringstream text;
-    text << in.rdbuf();
-    return text.str();
-}
-
-// A fresh directory under /tmp, removed with its contents when the case ends.
-struct temp_dir {
-    std::filesystem::path path;
-    temp_dir() {
-        char name[] = "/tmp/fencedep-report-test-XXXXXX";
-        REQUIRE(::mkdtemp(name) != nullptr);
-        path = name;
-    }
-    ~temp_dir() { std::filesystem::remove_all(path); }
-};
 
 // The rendered splat of the "abba" probe mode without its leading blank line: what follows an
 // error line on stderr.
