@@ -4,6 +4,7 @@
 #include <cstddef>
 #include <sstream>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <fmt/format.h>
@@ -84,6 +85,19 @@ void check_warning(const capture& cap, std::size_t index, const std::string& wha
     CHECK_MESSAGE(has_frame({r.stacks[0].front()}, "", line), describe(r.stacks[0]));
 }
 
+// 2,000 arrays, each given a fresh chain, all created by one call: one site, 2,000 nestings.
+// Returns the 'what' line of the first and the line of the call.
+std::pair<std::string, unsigned> nest_chains_at_one_site() {
+    std::string first;
+    unsigned site = 0;
+    for (int i = 0; i < loop_count; ++i) {
+        auto array = fence_array::create({fresh_chain()}, fence::allocate_contexts(1), 1); site = __LINE__;
+        if (i == 0)
+            first = array_given(*array, 0);
+    }
+    return {first, site};
+}
+
 constexpr const char* array_advice = "fencedep::unwrap_merge()";
 constexpr const char* chain_advice = "chains may only be linked through prev";
 
@@ -94,13 +108,7 @@ TEST_SUITE("fence-container-warning") {
 TEST_CASE("one call site nesting 2,000 fresh chains in arrays: one warning, naming the first") {
     mode_scope modes(enable_signaling_mode::locked, container_rules_mode::warn);
     capture cap;
-    std::string first;
-    unsigned site = 0;
-    for (int i = 0; i < loop_count; ++i) {
-        auto array = fence_array::create({fresh_chain()}, fence::allocate_contexts(1), 1); site = __LINE__;
-        if (i == 0)
-            first = array_given(*array, 0);
-    }
+    const auto [first, site] = nest_chains_at_one_site();
     REQUIRE(cap.kinds() == "fence_container_nesting");
     check_warning(cap, 0, first, site, array_advice);
     CHECK_FALSE(cap.at(0).is_splat);
@@ -161,13 +169,7 @@ TEST_CASE("one array given two containers of one kind and one of another: two wa
 TEST_CASE("container_rules=error: one call site over 2,000 arrays is one splat") {
     mode_scope modes(enable_signaling_mode::locked, container_rules_mode::error);
     capture cap;
-    std::string first;
-    unsigned site = 0;
-    for (int i = 0; i < loop_count; ++i) {
-        auto array = fence_array::create({fresh_chain()}, fence::allocate_contexts(1), 1); site = __LINE__;
-        if (i == 0)
-            first = array_given(*array, 0);
-    }
+    const auto [first, site] = nest_chains_at_one_site();
     REQUIRE(cap.kinds() == "fence_container_nesting");
     check_warning(cap, 0, first, site, array_advice);
     CHECK(cap.at(0).is_splat);
