@@ -15,6 +15,8 @@
 
 #include <doctest/doctest.h>
 
+#include "../watchdog.h"
+
 #include "stack/stack.h"
 
 using fencedep::frame;
@@ -44,33 +46,6 @@ unsigned capture_for_library() {
 // A lock_class_key stand-in: its end lies in .bss pages past the end of the file, which libdwfl
 // leaves out of the executable's mapped range (the case that once needed dladdr).
 int ring_keys[8192];
-
-// Fails the test if it has not finished in time: a deadlock cannot be returned from.
-class watchdog {
-public:
-    explicit watchdog(std::chrono::seconds limit)
-        : thread_([this, limit] {
-              std::unique_lock lock(mutex_);
-              if (!done_cv_.wait_for(lock, limit, [this] { return done_; })) {
-                  std::fputs("loader_test: deadlock (no progress within the time limit)\n", stderr);
-                  std::_Exit(EXIT_FAILURE);
-              }
-          }) {}
-    ~watchdog() {
-        {
-            const std::lock_guard lock(mutex_);
-            done_ = true;
-        }
-        done_cv_.notify_one();
-        thread_.join();
-    }
-
-private:
-    std::mutex mutex_;
-    std::condition_variable done_cv_;
-    bool done_ = false;
-    std::thread thread_;
-};
 
 std::atomic<bool> hook_armed{false};
 std::atomic<unsigned long> lookups{0};
@@ -141,7 +116,7 @@ TEST_CASE("a trace in a library unloaded since names the library and offset, not
 TEST_CASE("a library's constructor symbolizes while another thread symbolizes, without deadlock") {
     const std::string path = library_path("STACK_LOADER_LIBRARY");
     REQUIRE(!path.empty());
-    const watchdog guard(std::chrono::seconds(10));
+    const fencedep::testing::watchdog guard(std::chrono::seconds(10), "loader_test");
     std::atomic<bool> stop{false};
     std::thread other([&stop] {
         while (!stop.load()) {
