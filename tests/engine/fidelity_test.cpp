@@ -220,6 +220,31 @@ TEST_CASE("context lines show the whole stack of operations, outermost first") {
           "3 seqno 4, adding a callback to fence 'ring1' ctx 5 seqno 6");
 }
 
+namespace {
+// Pushes `depth` nested frames, the outermost first, and takes A then B inside them all.
+void nested_frames(unsigned depth, abc& l) {
+    if (depth == 0) {
+        lock_unlock_2(l.a, l.b);
+        return;
+    }
+    const context_frame frame{fence_op::signal_callback, "fence", "gpu", "ring", depth, 1};
+    const context_scope scope(frame);
+    nested_frames(depth - 1, l);
+}
+}  // namespace
+
+TEST_CASE("operations nested past the bound are counted where the context line is cut") {
+    capture cap;
+    abc l;
+    nested_frames(40, l);
+    lock_unlock_2(l.b, l.a);
+    REQUIRE(cap.kinds() == "circular_dependency");
+    const std::string line = cap.at(0).contexts.at(0);
+    // Outermost first: ctx 40 down to ctx 9 are the 32 kept; the 8 innermost are counted.
+    CHECK(line.starts_with("running a signal callback of fence 'ring' ctx 40 seqno 1, "));
+    CHECK(line.ends_with("running a signal callback of fence 'ring' ctx 9 seqno 1, ... (8 more)"));
+}
+
 TEST_CASE("a recursion report puts each context line under the lock it belongs to") {
     capture cap;
     static fencedep::lock_class_key key;
