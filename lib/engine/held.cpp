@@ -248,15 +248,24 @@ void release_event(lock_map& map, const void* ip) {
         --ts->untracked;
         return;
     }
+    // Once per lock and release site. A repeat is only looked up, and allocates nothing: a loop
+    // that repeats the mistake must not keep the allocator busy (an allocator lock held by this
+    // thread when another forks is a hang in the child under allocators without fork handlers).
+    const lock_class_key* key = engine_access::key(map);
+    const std::uint64_t identity[] = {0xbad, reinterpret_cast<std::uintptr_t>(key), reinterpret_cast<std::uintptr_t>(ip)};
+    engine_state& e = engine();
+    {
+        std::lock_guard<std::mutex> lock(e.mutex);
+        if (e.reported.contains(hash_words(identity)))
+            return;
+    }
     // The lock's class name if it has one, else its own name, worked out before the engine lock
     // because naming may symbolize.
-    const lock_class_key* key = engine_access::key(map);
     const std::uint32_t class_id = key ? cached_class(*key, 0) : 0;
     std::string name = class_id ? std::string() : instance_name(map);
-    engine_state& e = engine();
     std::lock_guard<std::mutex> lock(e.mutex);
     event ev(e, *ts, reports);
-    if (!ev.first_report({0xbad, reinterpret_cast<std::uintptr_t>(key), reinterpret_cast<std::uintptr_t>(ip)}))
+    if (!ev.first_report(identity))
         return;
     auto& r = reports.add(report_kind::bad_unlock_balance, *ts);
     r.subject = {class_id ? e.classes[class_id].name : std::move(name), &map, ip, 0, nullptr, {}};
