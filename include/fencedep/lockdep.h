@@ -145,16 +145,42 @@ private:
 };
 
 // ---------------------------------------------------------------------------------------------
+// code_site: a construction site known only by a code address.
+//
+// For shims that have no source_location to give, such as the pthread preload: the class is
+// that of the return address into the code that initialized the lock, named after the user's
+// frame there ("file.c:LINE in function") by the symbolizer.
+// ---------------------------------------------------------------------------------------------
+struct code_site {
+    const void* address;  // a return address: the call that initialized the lock
+};
+
+// ---------------------------------------------------------------------------------------------
 // lock_map: a pseudo-lock, the engine's one entry point.
 //
-// Every instrumented primitive, fencedep's own locks, the fence layer, a future pthread shim and
-// users' own primitives, reports to the validator through a lock_map. A lock_map has a name (for
-// display) and a class: either an explicit lock_class_key, or the source location where the
-// lock_map was constructed together with its name (all lock_maps built at one line with one name
-// share a class, as with the kernel's per-init-site keys). The name counts because C++ gives
-// every lock built by a default member initializer the site of the enclosing constructor: name
-// such members (`fencedep::mutex a{"dev.a"}; fencedep::mutex b{"dev.b"};`) or give them keys. A lock_map may model something that is not a lock at all, such as a wait
-// or a "this work item runs" section, so that waits become dependencies.
+// Every instrumented primitive, fencedep's own locks, the fence layer, the pthread preload and
+// users' own primitives report to the validator through a lock_map. A lock_map may also model
+// something that is not a lock at all, such as a wait or a "this work item runs" section, so
+// that waits become dependencies.
+//
+// Classes. A lock_map's class is, in this order:
+//   - its lock_class_key, when one is given (the key's address is the class);
+//   - else its construction site: the source_location where it was built (all lock_maps built
+//     at one place share a class, as with the kernel's per-init-site keys). A site inside the
+//     standard library (a lock built by std::make_unique, emplace_back or optional::emplace
+//     has the site of a line in <bits/...>) is no site: the class is that of the first frame
+//     on the constructing stack that is the user's. That costs one stack walk per lock built
+//     there while fencedep is on, and one symbolization per distinct site; a lock built there
+//     while fencedep was off takes the class of the first user frame where it is first taken.
+//   - a code_site is a construction site given as a code address.
+// A name counts in a construction-site class only when it is a compile-time constant (it lies
+// in the read-only image of the program or a library, as a string literal does): C++ gives
+// every lock built by a default member initializer the site of the enclosing constructor, so
+// `fencedep::mutex a{"dev.a"}; fencedep::mutex b{"dev.b"};` are two classes, while locks built
+// at one line with names made at run time ("conn-17", "conn-18") share the site's class and
+// keep their own names as labels in reports.
+// Class names, as reports print them: the literal name if one counts; else the key's symbol for
+// a keyed lock ("ring_lock_key"); else the site and its function ("db.cc:42 in DB::DB").
 //
 // Checks, on each call, when fencedep is on:
 //   acquire():     recursive locking (the class is already held by this thread), circular
@@ -176,8 +202,9 @@ public:
     // `name` (may be null) must stay valid for the lock_map's lifetime, as a string literal
     // does: it is read when the class is first registered, not at construction.
     explicit lock_map(const char* name = nullptr, source_location site = source_location::current()) noexcept
-        : lock_map(name, site.file_name(), site.line(), site.column()) {}
+        : lock_map(name, site.file_name(), site.function_name(), site.line(), site.column()) {}
     lock_map(const char* name, lock_class_key& key) noexcept;
+    lock_map(const char* name, code_site site) noexcept;
     ~lock_map();
     lock_map(const lock_map&) = delete;
     lock_map& operator=(const lock_map&) = delete;
@@ -210,13 +237,16 @@ public:
     const char* name() const noexcept { return name_; }
 
 private:
-    lock_map(const char* name, const char* file, unsigned line, unsigned column) noexcept;
+    lock_map(const char* name, const char* file, const char* function, unsigned line, unsigned column) noexcept;
 
     friend struct detail::engine_access;
     const char* name_;
     std::atomic<lock_class_key*> key_;  // null: resolved from the site on first use
-    // The construction site; line 0 for a lock built with an explicit key.
+    // The construction site: a source location (file non-null), or a code address (the user's
+    // frame of a site inside the standard library, or a code_site); neither for an explicit key.
     const char* site_file_;
+    const char* site_function_;
+    const void* site_code_;
     unsigned site_line_;
     unsigned site_column_;
 };

@@ -1,49 +1,205 @@
 // SPDX-License-Identifier: MIT
-// Lock classes: which class a lock belongs to, and the name a report prints for it.
+// Lock classes: which class a lock belongs to, what reports call it, and registering it.
+//
+// Rule (lockdep.h, lock_map): a lock's class is its construction site, and a site inside the
+// standard library is no site. std::make_unique, vector::emplace_back and optional::emplace
+// construct the lock in <bits/unique_ptr.h> or <bits/stl_construct.h>, so every lock made through
+// them, anywhere in the program, would share one class, and nesting two would read as a
+// self-deadlock. The site is then the first frame of the constructing stack that is the user's.
+// Finding it walks the stack once per lock built there (while fencedep is on: the walk must
+// happen while the constructor runs) and symbolizes once per distinct return address.
+//
+// Rule: a name is part of a site's identity only when it is a compile-time constant, lying in
+// the read-only image of a loaded object. Members named by literals in one constructor share
+// their site (C++ evaluates a default member initializer's source_location at the constructor)
+// and must stay apart; names made at run time ("conn-17") would otherwise make one class per
+// object, fill the graph with copies of one lock and grow the site table without bound.
+#include <algorithm>
+#include <mutex>
+#include <unordered_map>
+
 #include <fmt/format.h>
 
 #include "engine/internal.h"
+#include "stack/modules.h"
+#include "stack/trim.h"
 
 namespace fencedep::detail {
 
 namespace {
+
 std::string_view basename(std::string_view path) {
     const auto slash = path.rfind('/');
     return slash == std::string_view::npos ? path : path.substr(slash + 1);
 }
-}  // namespace
 
-// A lock is named by the name it was given; failing that, like the kernel, by its key's symbol
-// (e.g. "ring_lock_key"), or for construction-site classes by the site ("abba.cpp:12").
-// Symbolizing a key goes through the symbolizer, which may read the loader's tables; a thread
-// inside dlopen() holds the loader's lock while a library constructor takes fencedep locks, so
-// this runs before the engine lock is taken, never under it.
-std::string instance_name(const lock_map& map) {
-    if (const char* name = engine_access::name(map))
-        return name;
-    if (const lock_class_key* key = engine_access::key(map); key && !engine_access::keyed_by_site(map)) {
-        // symbolize() takes return addresses and looks up the byte before; a key is data.
-        const frame symbol = symbolize(reinterpret_cast<std::uintptr_t>(key) + 1);
-        if (!symbol.function.empty())
-            return symbol.function;
-        return fmt::format("key@{}", fmt::ptr(key));
-    }
-    return fmt::format("{}:{}", basename(engine_access::site_file(map)), engine_access::site_line(map));
+// libstdc++ and libc++ headers both live under an include/c++/ directory.
+bool standard_library_file(std::string_view file) {
+    return file.find("/include/c++/") != std::string_view::npos;
 }
 
-lock_class_key* site_key(engine_state& e, const lock_map& map) {
-    // The name is part of the identity: C++ evaluates the site of a lock built by a default
-    // member initializer at the enclosing constructor, so `mutex a{"a"}; mutex b{"b"};` in one
-    // struct share a site, yet are two locks in the kernel's sense (two init calls).
+bool standard_library_frame(const frame& f) {
+    if (!f.file.empty())
+        return standard_library_file(f.file);
+    // Without line information, the name tells.
+    return f.function.starts_with("std::") || f.function.starts_with("__gnu_cxx::");
+}
+
+// The user's frame where a lock was built: where its site is, and what to call it.
+struct user_site {
+    bool found = false;  // false: no frame at this address is the user's
+    std::string identity;
+    std::string name;
+};
+
+user_site describe(const frame& f) {
+    user_site site{true, {}, {}};
+    const std::string function = short_function_name(f.function);
+    if (!f.file.empty()) {
+        site.identity = fmt::format("{}:{}", f.file, f.line);
+        site.name = fmt::format("{}:{}", basename(f.file), f.line);
+    } else {
+        // No line information: the code address is all there is.
+        site.identity = fmt::format("{}+{:#x}", f.module, f.module_offset);
+        site.name = fmt::format("{}+{:#x}", basename(f.module), f.module_offset);
+    }
+    if (!function.empty())
+        site.name += fmt::format(" in {}", function);
+    return site;
+}
+
+// Return address -> the user's frame among the functions inlined there, if any. Symbolizing is
+// done outside the table's lock, so two threads may both resolve one address; they agree.
+class site_table {
+public:
+    user_site resolve(std::uintptr_t address) {
+        {
+            const std::lock_guard lock(mutex_);
+            if (const auto it = sites_.find(address); it != sites_.end())
+                return it->second;
+        }
+        const std::vector<frame> chain = symbolize_inline_chain(address);
+        const auto user = std::find_if(chain.begin(), chain.end(),
+                                       [](const frame& f) { return !is_fencedep_frame(f) && !standard_library_frame(f); });
+        // With no frame of the user's, the innermost names the address (a code_site in a library).
+        user_site site = describe(user != chain.end() ? *user : chain.front());
+        site.found = user != chain.end();
+        const std::lock_guard lock(mutex_);
+        return sites_.emplace(address, std::move(site)).first->second;
+    }
+
+    // The first return address on the calling thread's stack whose inline chain holds a frame of
+    // the user's; 0 if none does.
+    std::uintptr_t first_user_address() {
+        // Deep enough for a lock made by a factory inside a container inside a smart pointer.
+        constexpr unsigned frames = 24;
+        for (const std::uintptr_t address : stack_addresses(capture_stack(frames))) {
+            if (in_fencedep_module(locate(address)))
+                continue;
+            if (resolve(address).found)
+                return address;
+        }
+        return 0;
+    }
+
+private:
+    std::mutex mutex_;
+    std::unordered_map<std::uintptr_t, user_site> sites_;
+};
+
+// Never destroyed: locks are built and taken while the process exits.
+site_table& the_sites() {
+    static site_table* table = new site_table;
+    return *table;
+}
+
+}  // namespace
+
+std::string short_function_name(std::string_view function) {
+    // Drop the parameter list (the first '(' outside template arguments, past "operator()"), then
+    // the return type (up to the last space outside template arguments).
+    int angle = 0;
+    std::size_t end = function.size();
+    for (std::size_t i = 0; i < function.size(); ++i) {
+        const char c = function[i];
+        if (c == '<')
+            ++angle;
+        else if (c == '>' && angle > 0)
+            --angle;
+        else if (c == '(' && angle == 0) {
+            if (function.substr(0, i).ends_with("operator") && function.substr(i).starts_with("()")) {
+                ++i;
+                continue;
+            }
+            end = i;
+            break;
+        }
+    }
+    const std::string_view name = function.substr(0, end);
+    std::size_t start = 0;
+    angle = 0;
+    for (std::size_t i = 0; i < name.size(); ++i) {
+        if (name[i] == '<')
+            ++angle;
+        else if (name[i] == '>' && angle > 0)
+            --angle;
+        else if (name[i] == ' ' && angle == 0 && !name.substr(0, i).ends_with("operator"))
+            start = i + 1;
+    }
+    return std::string(name.substr(start));
+}
+
+const void* user_construction_site(const char* file) {
+    if (!standard_library_file(file))
+        return nullptr;
+    reentry_guard guard;
+    return reinterpret_cast<const void*>(the_sites().first_user_address());
+}
+
+class_identity identify(const lock_map& map) {
     const char* name = engine_access::name(map);
-    auto& slot = e.sites[fmt::format("{}:{}:{}:{}", engine_access::site_file(map), engine_access::site_line(map),
-                                     engine_access::site_column(map), name ? name : "")];
+    class_identity id;
+    if (!engine_access::keyed_by_site(map)) {
+        const lock_class_key* key = engine_access::key(map);
+        if (name)
+            id.name = name;
+        else if (const frame symbol = symbolize(reinterpret_cast<std::uintptr_t>(key) + 1); !symbol.function.empty())
+            id.name = symbol.function;  // symbolize() looks up the byte before an address; a key is data
+        else
+            id.name = fmt::format("key@{}", fmt::ptr(key));
+        return id;
+    }
+    std::uintptr_t code = reinterpret_cast<std::uintptr_t>(engine_access::site_code(map));
+    const char* file = engine_access::site_file(map);
+    if (!code && file && standard_library_file(file))
+        code = the_sites().first_user_address();  // built while fencedep was off: where it is taken
+    if (code) {
+        user_site site = the_sites().resolve(code);
+        id.site = std::move(site.identity);
+        id.site_name = std::move(site.name);
+    } else {
+        id.site = fmt::format("{}:{}:{}", file, engine_access::site_line(map), engine_access::site_column(map));
+        id.site_name = fmt::format("{}:{}", basename(file), engine_access::site_line(map));
+        if (const std::string function = short_function_name(engine_access::site_function(map)); !function.empty())
+            id.site_name += fmt::format(" in {}", function);
+    }
+    if (name && in_read_only_image(name)) {
+        id.site += fmt::format("\"{}\"", name);
+        id.name = name;
+    } else {
+        id.name = id.site_name;
+    }
+    return id;
+}
+
+lock_class_key* site_key(engine_state& e, const std::string& site) {
+    auto& slot = e.sites[site];
     if (!slot)
         slot = std::make_unique<lock_class_key>();
     return slot.get();
 }
 
-std::uint32_t event::register_class(lock_class_key* key, unsigned subclass, const std::string& name) {
+std::uint32_t event::register_class(lock_class_key* key, unsigned subclass, const class_identity& identity) {
     if (const std::uint32_t id = cached_class(*key, subclass))
         return id;
     const options& o = current_options();
@@ -56,7 +212,7 @@ std::uint32_t event::register_class(lock_class_key* key, unsigned subclass, cons
     for (unsigned other = 0; other < lock_class_key::subclasses && !sibling; ++other)
         if (const std::uint32_t id = cached_class(*key, other))
             sibling = &e_.classes[id];
-    std::string base = sibling ? sibling->base : name;
+    std::string base = sibling ? sibling->base : identity.name;
     const std::uint32_t version = sibling ? sibling->version : ++e_.name_versions[base];
     std::string printed = base;
     if (version > 1)
@@ -64,7 +220,7 @@ std::uint32_t event::register_class(lock_class_key* key, unsigned subclass, cons
     if (subclass != 0)
         printed += fmt::format("/{}", subclass);
     const std::uint32_t id = ++e_.class_count;
-    e_.classes[id] = lock_class{key, subclass, std::move(base), version, std::move(printed)};
+    e_.classes[id] = lock_class{key, subclass, std::move(base), version, std::move(printed), identity.site_name};
     key->cached_class[subclass].store((std::uint64_t{hot.generation} << 32) | id, std::memory_order_release);
     return id;
 }

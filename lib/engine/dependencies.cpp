@@ -47,7 +47,8 @@ context_record event::current_context() const {
 }
 
 lock_ref event::ref(const held_lock& h) const {
-    lock_ref r{e_.classes[h.class_id].name, h.instance, h.ip, h.site_stack, h.outer_ip, {}};
+    const lock_class& c = e_.classes[h.class_id];
+    lock_ref r{c.name, instance_label(*h.instance, c.base), h.instance, h.ip, h.site_stack, h.outer_ip, {}};
     // The frames the lock was taken under, if they are still the ones pushed: the serial of the
     // innermost one tells a frame pushed later at the same depth apart.
     const unsigned depth = h.frame_depth;
@@ -77,6 +78,32 @@ void event::report_table_full(const char* table, std::uint32_t capacity, const c
     snapshot_held(r);
 }
 
+// Rule: two instances of one class nested are reported as recursive locking, as in lockdep: the
+// validator reasons about classes. Most such reports in code that was not written for lockdep
+// are two locks that were never meant to share a class (members built by one constructor, locks
+// made at one line), so the report says which case it is and how to split them.
+void event::explain_recursion(pending_report& r, const lock_class& c) const {
+    if (r.held.instance == r.subject.instance) {
+        r.lines.push_back(fmt::format("the held lock is this very instance ({}): the thread would wait for itself",
+                                      fmt::ptr(r.subject.instance)));
+        return;
+    }
+    const auto instance = [](const lock_ref& l) {
+        return l.label.empty() ? fmt::format("{}", fmt::ptr(l.instance)) : fmt::format("{} \"{}\"", fmt::ptr(l.instance), l.label);
+    };
+    if (c.site.empty()) {
+        r.lines.push_back(fmt::format("the two are different instances, {} and {}, of one class: they share the lock_class_key of {}",
+                                      instance(r.held), instance(r.subject), c.base));
+        r.lines.push_back("if they are different locks, give them different keys; if one is taken inside the other by "
+                          "design, take the inner one with lock_nested(1)");
+        return;
+    }
+    r.lines.push_back(fmt::format("the two are different instances, {} and {}, of one class: both were built at {}",
+                                  instance(r.held), instance(r.subject), c.site));
+    r.lines.push_back("if they are different locks, give them different string-literal names or lock_class_keys; if "
+                      "one is taken inside the other by design, take the inner one with lock_nested(1)");
+}
+
 // Rule: an edge prev -> next that would close a cycle is reported, once per distinct cycle, and
 // never added, so that the graph stays acyclic (the shortest cycle is what the splat shows, and
 // an acyclic graph is what an incremental topological order needs).
@@ -97,7 +124,7 @@ event::dependency event::add_dependency(const held_lock& prev, std::uint32_t nex
         if (!first_report(cycle))
             return dependency::refused;
         auto& r = reports_.add(report_kind::circular_dependency, ts_);
-        r.subject = {e_.classes[next].name, instance, ip, current_stack(), nullptr, current_context()};
+        r.subject = {e_.classes[next].name, instance_label(*instance, e_.classes[next].base), instance, ip, current_stack(), nullptr, current_context()};
         r.held = ref(prev);
         // path: next = c0 -> c1 -> ... -> ck = prev. Printed from #k (prev) down to #0 (next);
         // link i shows the stack of the edge that reached c_i.
@@ -159,8 +186,9 @@ bool event::validate(std::uint32_t class_id, const lock_map* instance, const voi
         covered = false;
         if (first_report({0x5ec, class_id})) {
             auto& r = reports_.add(report_kind::recursive_locking, ts_);
-            r.subject = {e_.classes[class_id].name, instance, ip, current_stack(), nullptr, current_context()};
+            r.subject = {e_.classes[class_id].name, instance_label(*instance, e_.classes[class_id].base), instance, ip, current_stack(), nullptr, current_context()};
             r.held = ref(*h);
+            explain_recursion(r, e_.classes[class_id]);
             r.stack = current_stack();
             snapshot_held(r);
         }

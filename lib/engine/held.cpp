@@ -102,7 +102,7 @@ bool fast_acquire(lock_map& map, unsigned subclass, bool trylock, const void* ip
 }
 
 void report_depth_exceeded(thread_state& ts, report_queue& reports, const lock_map& map, const void* ip) {
-    std::string name = instance_name(map);
+    std::string name = identify(map).name;
     engine_state& e = engine();
     std::lock_guard<std::mutex> lock(e.mutex);
     if (!e.ready || e.stepped_aside || hot.depth_reported.exchange(true, std::memory_order_relaxed))
@@ -110,7 +110,7 @@ void report_depth_exceeded(thread_state& ts, report_queue& reports, const lock_m
     event ev(e, ts, reports);
     auto& r = reports.add(report_kind::lock_depth_exceeded, ts);
     r.title = "BUG: max_lock_depth too low!";
-    r.subject = {std::move(name), &map, ip, 0, nullptr, {}};
+    r.subject = {name, instance_label(map, name), &map, ip, 0, nullptr, {}};
     r.lines.push_back(fmt::format("depth: {}  max: {}!", ts.depth + 1, ts.capacity));
     r.lines.push_back(fmt::format("raise it with FENCEDEP_OPTIONS=max_lock_depth={}", std::max(ts.capacity * 2, 1u)));
     r.lines.push_back("locks past the limit are not validated; this is reported once");
@@ -134,12 +134,12 @@ void acquire_event(lock_map& map, unsigned subclass, bool trylock, const void* i
     const bool bad_subclass = subclass > lock_map::max_subclass;
     if (bad_subclass)
         subclass = 0;
-    // Naming may symbolize, which must not happen under the engine lock (classes.cpp); it is
-    // needed only for a class seen for the first time, or for a report.
+    // Identifying may symbolize, which must not happen under the engine lock (classes.cpp); it
+    // is needed only for a class seen for the first time, or for a report.
     lock_class_key* key = engine_access::key(map);
-    std::string name;
+    class_identity identity;
     if (!key || !cached_class(*key, subclass) || bad_subclass)
-        name = instance_name(map);
+        identity = identify(map);
     engine_state& e = engine();
     std::lock_guard<std::mutex> lock(e.mutex);
     if (!e.ready || e.stepped_aside)
@@ -147,20 +147,20 @@ void acquire_event(lock_map& map, unsigned subclass, bool trylock, const void* i
     // One event for the whole slow path, so that every report and edge shares one stack capture.
     event ev(e, *ts, scope.reports);
     if (!key) {
-        key = site_key(e, map);
+        key = site_key(e, identity.site);
         engine_access::set_key(map, key);
     }
     // Once per class and bad subclass, not per instance: fresh objects repeat one mistake.
     if (bad_subclass && ev.first_report({0x5ab, reinterpret_cast<std::uintptr_t>(key), asked_subclass})) {
         auto& r = scope.reports.add(report_kind::invalid_subclass, *ts);
         r.title = fmt::format("BUG: looking up invalid subclass: {}", asked_subclass);
-        r.subject = {name, &map, ip, 0, nullptr, {}};
+        r.subject = {identity.name, instance_label(map, identity.name), &map, ip, 0, nullptr, {}};
         r.lines.push_back(fmt::format("looking up invalid subclass: {} (subclasses are 0 to {})", asked_subclass,
                                       lock_map::max_subclass));
         r.lines.push_back("the acquisition is recorded as subclass 0");
         r.stack = ev.current_stack();
     }
-    const std::uint32_t class_id = ev.register_class(key, subclass, name);
+    const std::uint32_t class_id = ev.register_class(key, subclass, identity);
     if (!class_id)
         return;
     const std::uint64_t chain_key = chain_key_mix(ts->chain_key, class_id);
@@ -262,13 +262,15 @@ void release_event(lock_map& map, const void* ip) {
     // The lock's class name if it has one, else its own name, worked out before the engine lock
     // because naming may symbolize.
     const std::uint32_t class_id = key ? cached_class(*key, 0) : 0;
-    std::string name = class_id ? std::string() : instance_name(map);
+    std::string name = class_id ? std::string() : identify(map).name;
     std::lock_guard<std::mutex> lock(e.mutex);
     event ev(e, *ts, reports);
     if (!ev.first_report(identity))
         return;
     auto& r = reports.add(report_kind::bad_unlock_balance, *ts);
-    r.subject = {class_id ? e.classes[class_id].name : std::move(name), &map, ip, 0, nullptr, {}};
+    if (class_id)
+        name = e.classes[class_id].base;
+    r.subject = {class_id ? e.classes[class_id].name : name, instance_label(map, name), &map, ip, 0, nullptr, {}};
     r.stack = ev.current_stack();
     ev.snapshot_held(r);
 }
@@ -351,11 +353,22 @@ context_scope::~context_scope() {
     }
 }
 
-lock_map::lock_map(const char* name, const char* file, unsigned line, unsigned column) noexcept
-    : name_(name), key_(nullptr), site_file_(file), site_line_(line), site_column_(column) {}
+lock_map::lock_map(const char* name, const char* file, const char* function, unsigned line, unsigned column) noexcept
+    : name_(name),
+      key_(nullptr),
+      site_file_(file),
+      site_function_(function),
+      site_code_(enabled() ? user_construction_site(file) : nullptr),
+      site_line_(line),
+      site_column_(column) {}
 
 lock_map::lock_map(const char* name, lock_class_key& key) noexcept
-    : name_(name), key_(&key), site_file_(""), site_line_(0), site_column_(0) {}
+    : name_(name), key_(&key), site_file_(nullptr), site_function_(nullptr), site_code_(nullptr), site_line_(0),
+      site_column_(0) {}
+
+lock_map::lock_map(const char* name, code_site site) noexcept
+    : name_(name), key_(nullptr), site_file_(nullptr), site_function_(nullptr), site_code_(site.address),
+      site_line_(0), site_column_(0) {}
 
 lock_map::~lock_map() {
     if (enabled())

@@ -29,12 +29,32 @@ struct engine_access {
     static lock_class_key* key(const lock_map& map) { return map.key_.load(std::memory_order_acquire); }
     static void set_key(lock_map& map, lock_class_key* key) { map.key_.store(key, std::memory_order_release); }
     static const char* site_file(const lock_map& map) { return map.site_file_; }
+    static const char* site_function(const lock_map& map) { return map.site_function_; }
+    static const void* site_code(const lock_map& map) { return map.site_code_; }
     static unsigned site_line(const lock_map& map) { return map.site_line_; }
     static unsigned site_column(const lock_map& map) { return map.site_column_; }
     static const char* name(const lock_map& map) { return map.name_; }
-    // A lock_map built with an explicit key records no construction site (line 0).
-    static bool keyed_by_site(const lock_map& map) { return map.site_line_ != 0; }
+    // A lock_map built with an explicit key records no construction site.
+    static bool keyed_by_site(const lock_map& map) { return map.site_file_ || map.site_code_; }
 };
+
+// The class of a lock (sites.cpp has the rules), worked out before the engine lock is taken:
+// identify() may walk the stack and symbolize, which takes the loader's lock, and a thread inside
+// dlopen() holds that while a library constructor takes fencedep locks.
+struct class_identity {
+    std::string site;       // identity of the construction site in engine_state::sites; empty for a keyed lock
+    std::string name;       // the class's name: the literal name, the key's symbol, or site_name
+    std::string site_name;  // "db.cc:42 in DB::DB"; empty for a keyed lock
+};
+class_identity identify(const lock_map& map);
+
+// For lock_map's constructor: the code address of the user's frame when `file` is inside the
+// standard library (walks the stack), else null.
+const void* user_construction_site(const char* file);
+
+// "ns::Type::function" out of a demangled or source_location function name: no return type, no
+// parameters, so that a class name stays short.
+std::string short_function_name(std::string_view function);
 
 struct lock_class {
     const lock_class_key* key;
@@ -42,6 +62,7 @@ struct lock_class {
     std::string base;       // the name the lock was given
     std::uint32_t version;  // 1 for the first key with this base name, 2 for the next, ...
     std::string name;       // as printed: base, then #version (if > 1) and /subclass (if > 0)
+    std::string site;       // a construction-site class's site ("db.cc:42 in DB::DB"); else empty
 };
 
 // Where and under which fence context an edge was first recorded.
@@ -63,8 +84,8 @@ struct engine_state {
     std::vector<edge_record> edge_records;
     std::vector<context_record> contexts;
     std::unordered_set<std::uint64_t> reported;  // hashes of reports already made
-    // Keys of construction sites ("file:line:column:name"), kept across reset() because locks
-    // built before it still point at them.
+    // Keys of construction sites (class_identity::site), kept across reset() because locks built
+    // before it still point at them.
     std::unordered_map<std::string, std::unique_ptr<lock_class_key>> sites;
 };
 
@@ -127,7 +148,7 @@ public:
     // Registers (or finds) the class of `key`/`subclass`. `name` is the lock's display name,
     // worked out before the engine lock was taken (naming may symbolize). Returns 0 when the
     // class table is full (reported; validation steps aside).
-    std::uint32_t register_class(lock_class_key* key, unsigned subclass, const std::string& name);
+    std::uint32_t register_class(lock_class_key* key, unsigned subclass, const class_identity& id);
     // Validates the acquisition of `class_id` on top of the thread's held stack (the locks below
     // `base` belong to enclosing segments and record no edges to it). Inserts the chain and
     // returns whether the new lock is covered (see the recording rule in dependencies.cpp).
@@ -147,6 +168,7 @@ public:
 
 private:
     enum class dependency { recorded, refused, full };
+    void explain_recursion(pending_report& r, const lock_class& c) const;
     dependency add_dependency(const held_lock& prev, std::uint32_t next, const lock_map* instance, const void* ip);
 
     engine_state& e_;
@@ -177,12 +199,16 @@ std::string thread_label(const thread_state& ts);
 // Folds the words in order into a report identity.
 std::uint64_t hash_words(std::span<const std::uint64_t> words);
 
-// The name of a lock for display: its name, its key's symbol, or its construction site.
-// May symbolize (and so take the loader's lock): never call it with the engine lock held.
-std::string instance_name(const lock_map& map);
+// The lock's own name where its class goes by another (a name made at run time, or a keyed
+// class first named by another lock), so that a report can tell instances of one class apart.
+inline std::string instance_label(const lock_map& map, const std::string& class_name) {
+    const char* name = engine_access::name(map);
+    return name && class_name != name ? std::string(name) : std::string();
+}
 
-// The key of a construction-site lock, created on first use. Requires the engine lock.
-lock_class_key* site_key(engine_state& e, const lock_map& map);
+// The key of a construction site (class_identity::site), created on first use. Requires the
+// engine lock.
+lock_class_key* site_key(engine_state& e, const std::string& site);
 
 // Whether the class of `key`/`subclass` is registered in the current generation.
 inline std::uint32_t cached_class(const lock_class_key& key, unsigned subclass) noexcept {

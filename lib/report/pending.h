@@ -33,6 +33,7 @@ struct context_record {
 // One lock as a report line prints it.
 struct lock_ref {
     std::string name;              // class name with #version and /subclass suffixes
+    std::string label;             // the lock's own name where it differs from its class's; else empty
     const void* instance = nullptr;
     const void* ip = nullptr;      // acquire site ("at:"); null if unknown
     stack_id stack = 0;            // the acquisition's stack, if it was captured; preferred to ip

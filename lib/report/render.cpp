@@ -189,6 +189,8 @@ frame renderer::acquire_site(const lock_ref& lock) {
 
 void renderer::lock_line(const lock_ref& lock) {
     std::string text = fmt::format("{} ({}){{....}}", fmt::ptr(lock.instance), lock.name);
+    if (!lock.label.empty())
+        text += fmt::format(" \"{}\"", lock.label);
     if (lock.stack || lock.ip)
         text += ", at: " + frame_text(acquire_site(lock));
     line("{}", text);
@@ -292,6 +294,8 @@ void renderer::recursive() {
     line(" *** DEADLOCK ***");
     line("");
     line(" May be due to missing lock nesting notation");
+    for (const auto& l : p_.lines)
+        line(" {}", l);
     line("");
     held_locks();
     backtrace();
@@ -387,6 +391,7 @@ pending_report escaped(const pending_report& p) {
     out.thread = escape(p.thread);
     const auto lock_names = [&](lock_ref& lock) {
         lock.name = escape(lock.name);
+        lock.label = escape(lock.label);
         names(lock.context);
     };
     lock_names(out.subject);

@@ -70,9 +70,12 @@ int add_module(dl_phdr_info* info, std::size_t size, void* data) {
         const ElfW(Phdr)& segment = info->dlpi_phdr[i];
         if (segment.p_type != PT_LOAD)
             continue;
-        module.low = std::min<std::uintptr_t>(module.low, info->dlpi_addr + segment.p_vaddr);
-        module.high = std::max<std::uintptr_t>(module.high,
-                                               info->dlpi_addr + segment.p_vaddr + segment.p_memsz);
+        const std::uintptr_t low = info->dlpi_addr + segment.p_vaddr;
+        const std::uintptr_t high = low + segment.p_memsz;
+        module.low = std::min(module.low, low);
+        module.high = std::max(module.high, high);
+        if ((segment.p_flags & PF_W) == 0)
+            module.read_only.emplace_back(low, high);
     }
     if (module.high == 0)
         return 0;
@@ -128,6 +131,13 @@ const loaded_module* module_table::find(std::uintptr_t address) const noexcept {
 
 bool module_table::holds(const loaded_module* module) const noexcept {
     return module != nullptr && find(module->low) == module;
+}
+
+bool in_read_only_image(const void* address) {
+    const auto a = reinterpret_cast<std::uintptr_t>(address);
+    const loaded_module* module = current_modules().find(a);
+    return module != nullptr && std::any_of(module->read_only.begin(), module->read_only.end(),
+                                            [a](const auto& segment) { return a >= segment.first && a < segment.second; });
 }
 
 const module_table& current_modules() {

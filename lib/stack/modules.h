@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "stack/stack.h"
@@ -18,6 +19,8 @@ struct loaded_module {
     std::uintptr_t low = 0;  // the span of the PT_LOAD segments, .bss (memory size) included
     std::uintptr_t high = 0;
     bool main_program = false;
+    // The segments mapped without write permission (code, read-only data), as [low, high).
+    std::vector<std::pair<std::uintptr_t, std::uintptr_t>> read_only;
 };
 
 // The objects loaded at one moment. Tables are immutable and never freed: each interned stack
@@ -39,6 +42,10 @@ struct module_table {
 // (dl_iterate_phdr takes only its list-writing lock, which dlopen does not hold then), so it may be
 // called from a library constructor, and must be called outside the symbolizer's lock.
 const module_table& current_modules();
+
+// Whether `address` lies in a segment of a loaded object that is mapped read-only: a string
+// literal or other compile-time constant, as opposed to heap, stack or writable static memory.
+bool in_read_only_image(const void* address);
 
 // The table that was current when trace `id` was captured or interned; null for 0.
 const module_table* stack_modules(stack_id id);
