@@ -145,15 +145,28 @@ private:
 };
 
 // ---------------------------------------------------------------------------------------------
-// code_site: a construction site known only by a code address.
+// code_site and data_site: construction sites for shims that see no source_location, such as
+// the pthread preload.
 //
-// For shims that have no source_location to give, such as the pthread preload: the class is
-// that of the return address into the code that initialized the lock, named after the user's
-// frame there ("file.c:LINE in function") by the symbolizer.
+// code_site: the class of a code address, a return address into the code that initialized the
+// lock, named after the user's frame there ("file.c:LINE in function") by the symbolizer.
+// data_site: the class of a data address, as the kernel's static locks have: a statically
+// initialized lock's own address is its class, named by the symbol there ("config_lock").
+// forget_data_site() ends that identity when the lock is destroyed, so that another lock built
+// later at the same address (reused memory) does not inherit its dependencies.
 // ---------------------------------------------------------------------------------------------
 struct code_site {
     const void* address;  // a return address: the call that initialized the lock
 };
+struct data_site {
+    const void* address;  // the lock's own address
+};
+
+// Ends the class identity of data_site{address}: lock_maps made with it from now on get a new
+// class. The old class stays in the graph (its dependencies were real for the lock that had
+// it), but no new lock joins it. Takes the class table's lock (not the engine lock). Each
+// forgotten address that is reused costs one class, as in lockdep before a key is zapped.
+FENCEDEP_API void forget_data_site(const void* address) noexcept;
 
 // ---------------------------------------------------------------------------------------------
 // lock_map: a pseudo-lock, the engine's one entry point.
@@ -172,7 +185,7 @@ struct code_site {
 //     on the constructing stack that is the user's. That costs one stack walk per lock built
 //     there while fencedep is on, and one symbolization per distinct site; a lock built there
 //     while fencedep was off takes the class of the first user frame where it is first taken.
-//   - a code_site is a construction site given as a code address.
+//   - a code_site or data_site is a construction site given as an address (above).
 // A name counts in a construction-site class only when it is a compile-time constant (it lies
 // in the read-only image of the program or a library, as a string literal does): C++ gives
 // every lock built by a default member initializer the site of the enclosing constructor, so
@@ -205,6 +218,7 @@ public:
         : lock_map(name, site.file_name(), site.function_name(), site.line(), site.column()) {}
     lock_map(const char* name, lock_class_key& key) noexcept;
     lock_map(const char* name, code_site site) noexcept;
+    lock_map(const char* name, data_site site) noexcept;
     ~lock_map();
     lock_map(const lock_map&) = delete;
     lock_map& operator=(const lock_map&) = delete;
@@ -242,13 +256,15 @@ private:
     friend struct detail::engine_access;
     const char* name_;
     std::atomic<lock_class_key*> key_;  // null: resolved from the site on first use
-    // The construction site: a source location (file non-null), or a code address (the user's
-    // frame of a site inside the standard library, or a code_site); neither for an explicit key.
+    // The construction site: a source location (file non-null; with an address, the user's
+    // frame of a site inside the standard library), or an address alone (code_site, data_site),
+    // or none (an explicit key).
     const char* site_file_;
     const char* site_function_;
-    const void* site_code_;
+    const void* site_address_;
     unsigned site_line_;
     unsigned site_column_;
+    bool site_is_data_;
 };
 
 }  // namespace fencedep

@@ -102,15 +102,34 @@ public:
         return 0;
     }
 
+    // How many times the data_site at `address` was forgotten: part of its identity.
+    std::uint64_t data_generation(std::uintptr_t address) {
+        const std::lock_guard lock(mutex_);
+        const auto it = data_generations_.find(address);
+        return it == data_generations_.end() ? 0 : it->second;
+    }
+    void forget_data(std::uintptr_t address) {
+        const std::lock_guard lock(mutex_);
+        ++data_generations_[address];
+    }
+
 private:
     std::mutex mutex_;
     std::unordered_map<std::uintptr_t, user_site> sites_;
+    std::unordered_map<std::uintptr_t, std::uint64_t> data_generations_;
 };
 
 // Never destroyed: locks are built and taken while the process exits.
 site_table& the_sites() {
     static site_table* table = new site_table;
     return *table;
+}
+
+// The symbol a data address lies in ("ring_lock_key", "config_lock"), or "<what>@address".
+// symbolize() looks up the byte before a return address; data is looked up at itself.
+std::string data_symbol(const void* address, const char* what) {
+    const frame symbol = symbolize(reinterpret_cast<std::uintptr_t>(address) + 1);
+    return symbol.function.empty() ? fmt::format("{}@{}", what, fmt::ptr(address)) : symbol.function;
 }
 
 }  // namespace
@@ -160,20 +179,18 @@ class_identity identify(const lock_map& map) {
     const char* name = engine_access::name(map);
     class_identity id;
     if (!engine_access::keyed_by_site(map)) {
-        const lock_class_key* key = engine_access::key(map);
-        if (name)
-            id.name = name;
-        else if (const frame symbol = symbolize(reinterpret_cast<std::uintptr_t>(key) + 1); !symbol.function.empty())
-            id.name = symbol.function;  // symbolize() looks up the byte before an address; a key is data
-        else
-            id.name = fmt::format("key@{}", fmt::ptr(key));
+        id.name = name ? std::string(name) : data_symbol(engine_access::key(map), "key");
         return id;
     }
-    std::uintptr_t code = reinterpret_cast<std::uintptr_t>(engine_access::site_code(map));
+    const auto address = reinterpret_cast<std::uintptr_t>(engine_access::site_address(map));
+    std::uintptr_t code = engine_access::site_is_data(map) ? 0 : address;
     const char* file = engine_access::site_file(map);
     if (!code && file && standard_library_file(file))
         code = the_sites().first_user_address();  // built while fencedep was off: where it is taken
-    if (code) {
+    if (engine_access::site_is_data(map)) {
+        id.site = fmt::format("data@{:#x}/{}", address, the_sites().data_generation(address));
+        id.site_name = data_symbol(engine_access::site_address(map), "lock");
+    } else if (code) {
         user_site site = the_sites().resolve(code);
         id.site = std::move(site.identity);
         id.site_name = std::move(site.name);
@@ -226,3 +243,12 @@ std::uint32_t event::register_class(lock_class_key* key, unsigned subclass, cons
 }
 
 }  // namespace fencedep::detail
+
+void fencedep::forget_data_site(const void* address) noexcept {
+    const detail::reentry_guard guard;
+    try {
+        detail::the_sites().forget_data(reinterpret_cast<std::uintptr_t>(address));
+    } catch (const std::bad_alloc&) {
+        // Out of memory: the address keeps its class; a lock built there later shares it.
+    }
+}

@@ -358,17 +358,22 @@ lock_map::lock_map(const char* name, const char* file, const char* function, uns
       key_(nullptr),
       site_file_(file),
       site_function_(function),
-      site_code_(enabled() ? user_construction_site(file) : nullptr),
+      site_address_(enabled() ? user_construction_site(file) : nullptr),
       site_line_(line),
-      site_column_(column) {}
+      site_column_(column),
+      site_is_data_(false) {}
 
 lock_map::lock_map(const char* name, lock_class_key& key) noexcept
-    : name_(name), key_(&key), site_file_(nullptr), site_function_(nullptr), site_code_(nullptr), site_line_(0),
-      site_column_(0) {}
+    : name_(name), key_(&key), site_file_(nullptr), site_function_(nullptr), site_address_(nullptr), site_line_(0),
+      site_column_(0), site_is_data_(false) {}
 
 lock_map::lock_map(const char* name, code_site site) noexcept
-    : name_(name), key_(nullptr), site_file_(nullptr), site_function_(nullptr), site_code_(site.address),
-      site_line_(0), site_column_(0) {}
+    : name_(name), key_(nullptr), site_file_(nullptr), site_function_(nullptr), site_address_(site.address),
+      site_line_(0), site_column_(0), site_is_data_(false) {}
+
+lock_map::lock_map(const char* name, data_site site) noexcept
+    : name_(name), key_(nullptr), site_file_(nullptr), site_function_(nullptr), site_address_(site.address),
+      site_line_(0), site_column_(0), site_is_data_(true) {}
 
 lock_map::~lock_map() {
     if (enabled())

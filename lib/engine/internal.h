@@ -30,12 +30,13 @@ struct engine_access {
     static void set_key(lock_map& map, lock_class_key* key) { map.key_.store(key, std::memory_order_release); }
     static const char* site_file(const lock_map& map) { return map.site_file_; }
     static const char* site_function(const lock_map& map) { return map.site_function_; }
-    static const void* site_code(const lock_map& map) { return map.site_code_; }
+    static const void* site_address(const lock_map& map) { return map.site_address_; }
+    static bool site_is_data(const lock_map& map) { return map.site_is_data_; }
     static unsigned site_line(const lock_map& map) { return map.site_line_; }
     static unsigned site_column(const lock_map& map) { return map.site_column_; }
     static const char* name(const lock_map& map) { return map.name_; }
     // A lock_map built with an explicit key records no construction site.
-    static bool keyed_by_site(const lock_map& map) { return map.site_file_ || map.site_code_; }
+    static bool keyed_by_site(const lock_map& map) { return map.site_file_ || map.site_address_; }
 };
 
 // The class of a lock (sites.cpp has the rules), worked out before the engine lock is taken:

@@ -53,6 +53,14 @@ struct two_named_members {
     fencedep::mutex second{"two_named_members::second"};
 };
 
+}  // namespace
+
+// Stand-ins for statically initialized locks: their addresses are their classes.
+int classes_test_static_lock;
+int classes_test_reused_lock;
+
+namespace {
+
 std::string file_line(unsigned line) { return "classes_test.cpp:" + std::to_string(line); }
 
 }  // namespace
@@ -295,6 +303,52 @@ TEST_CASE("lock_maps made with one code_site share a class named after the user'
     CHECK(r.classes[0].starts_with(file_line(line) + " in "));
     CHECK(r.classes[1] == r.classes[0]);
     CHECK(contains(r.text, "\"made at run time\""));
+}
+
+TEST_CASE("lock_maps made with one data_site share a class named by the symbol there") {
+    capture cap;
+    fencedep::lock_map a{nullptr, fencedep::data_site{&classes_test_static_lock}};
+    fencedep::lock_map b{nullptr, fencedep::data_site{&classes_test_static_lock}};
+    a.acquire();
+    b.acquire();
+    b.release();
+    a.release();
+    REQUIRE(cap.kinds() == "recursive_locking");
+    CHECK(cap.at(0).classes == std::vector<std::string>{"classes_test_static_lock", "classes_test_static_lock"});
+}
+
+TEST_CASE("a forgotten data_site gives the next lock at that address a class of its own") {
+    capture cap;
+    fencedep::lock_map other{"other"};
+    const auto reversed_order = [&] {
+        // The lock that lives at the address now is taken inside `other`.
+        fencedep::lock_map reused{nullptr, fencedep::data_site{&classes_test_reused_lock}};
+        other.acquire();
+        reused.acquire();
+        reused.release();
+        other.release();
+    };
+    {
+        fencedep::lock_map first{nullptr, fencedep::data_site{&classes_test_reused_lock}};
+        first.acquire();
+        other.acquire();
+        other.release();
+        first.release();
+    }
+    fencedep::forget_data_site(&classes_test_reused_lock);
+    reversed_order();
+    CHECK(cap.kinds() == "");  // a new lock at a reused address: no dependency inherited
+
+    // Without forgetting, the address keeps its class, and the reversed order is a cycle.
+    reversed_order();
+    fencedep::lock_map again{nullptr, fencedep::data_site{&classes_test_reused_lock}};
+    again.acquire();
+    other.acquire();
+    other.release();
+    again.release();
+    REQUIRE(cap.kinds() == "circular_dependency");
+    // The new class goes by the same symbol, so it prints as its second version.
+    CHECK(cap.at(0).classes == std::vector<std::string>{"classes_test_reused_lock#2", "other"});
 }
 
 }  // TEST_SUITE
