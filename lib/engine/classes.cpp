@@ -168,6 +168,14 @@ std::string short_function_name(std::string_view function) {
     return std::string(name.substr(start));
 }
 
+const void* user_return_address(const void* return_address) {
+    const auto address = reinterpret_cast<std::uintptr_t>(return_address);
+    if (the_sites().resolve(address).found)
+        return return_address;
+    const std::uintptr_t user = the_sites().first_user_address();
+    return user ? reinterpret_cast<const void*>(user) : return_address;
+}
+
 const void* user_construction_site(const char* file) {
     if (!standard_library_file(file))
         return nullptr;

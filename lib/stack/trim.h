@@ -9,7 +9,7 @@
 
 namespace fencedep::detail {
 
-// Whether the frame lies in fencedep's shared library or in libunwind, by its address and module
+// Whether the frame lies in fencedep's shared library, its pthread preload or libunwind, by its address and module
 // alone (no symbolization needed). fencedep's objects linked into the executable are not told
 // apart this way: the executable holds the user's code too.
 bool in_fencedep_module(const frame& f);
