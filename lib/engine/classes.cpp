@@ -168,10 +168,14 @@ std::string short_function_name(std::string_view function) {
     return std::string(name.substr(start));
 }
 
-const void* user_construction_site(const char* file) {
+const void* user_construction_site(const char* file, const void* caller) {
     if (!standard_library_file(file))
         return nullptr;
     reentry_guard guard;
+    // Optimized code inlines the library's constructing functions into the user's, so the
+    // caller's return address usually holds the user's frame already: a table lookup, no walk.
+    if (the_sites().resolve(reinterpret_cast<std::uintptr_t>(caller)).found)
+        return caller;
     return reinterpret_cast<const void*>(the_sites().first_user_address());
 }
 

@@ -358,7 +358,7 @@ lock_map::lock_map(const char* name, const char* file, const char* function, uns
       key_(nullptr),
       site_file_(file),
       site_function_(function),
-      site_address_(enabled() ? user_construction_site(file) : nullptr),
+      site_address_(enabled() ? user_construction_site(file, __builtin_return_address(0)) : nullptr),
       site_line_(line),
       site_column_(column),
       site_is_data_(false) {}

@@ -50,8 +50,8 @@ struct class_identity {
 class_identity identify(const lock_map& map);
 
 // For lock_map's constructor: the code address of the user's frame when `file` is inside the
-// standard library (walks the stack), else null.
-const void* user_construction_site(const char* file);
+// standard library (the constructor's `caller`, or else found by walking the stack), else null.
+const void* user_construction_site(const char* file, const void* caller);
 
 // "ns::Type::function" out of a demangled or source_location function name: no return type, no
 // parameters, so that a class name stays short.
