@@ -138,6 +138,39 @@ void fencedep_new_edge(benchmark::State& state) {
 }
 BENCHMARK(fencedep_new_edge);
 
+// A new lock per iteration, taken once: the price of finding its class. Keyed, at a
+// construction site in the user's code, and built inside the standard library (std::make_unique),
+// whose site is the user's frame found by a table lookup on the constructor's caller.
+fencedep::lock_class_key construct_key;
+
+template <class Make>
+void construct_and_take(benchmark::State& state, Make make) {
+    fencedep::reset();
+    fencedep::enable(true);
+    for (auto _ : state) {
+        auto lock = make();
+        lock->lock();
+        lock->unlock();
+    }
+    fencedep::enable(false);
+    fencedep::reset();
+}
+
+void construct_keyed(benchmark::State& state) {
+    construct_and_take(state, [] { return std::make_unique<fencedep::mutex>("keyed", construct_key); });
+}
+BENCHMARK(construct_keyed);
+
+void construct_at_site(benchmark::State& state) {
+    construct_and_take(state, [] { return std::unique_ptr<fencedep::mutex>(new fencedep::mutex); });
+}
+BENCHMARK(construct_at_site);
+
+void construct_in_library(benchmark::State& state) {
+    construct_and_take(state, [] { return std::make_unique<fencedep::mutex>(); });
+}
+BENCHMARK(construct_in_library);
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -147,5 +180,7 @@ int main(int argc, char** argv) {
         r.print_ratio("ratio on(depth 4)/raw", "fencedep_on/4", "raw_mutex");
         r.print_ratio("ratio on(depth 8)/raw", "fencedep_on/8", "raw_mutex");
         r.print_ratio("ratio new edge (1000 classes)/raw", "fencedep_new_edge", "raw_mutex");
+        r.print_ratio("ratio new lock at a site/keyed", "construct_at_site", "construct_keyed");
+        r.print_ratio("ratio new lock built by make_unique/at a site", "construct_in_library", "construct_at_site");
     });
 }

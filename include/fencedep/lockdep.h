@@ -182,9 +182,10 @@ FENCEDEP_API void forget_data_site(const void* address) noexcept;
 //     at one place share a class, as with the kernel's per-init-site keys). A site inside the
 //     standard library (a lock built by std::make_unique, emplace_back or optional::emplace
 //     has the site of a line in <bits/...>) is no site: the class is that of the first frame
-//     on the constructing stack that is the user's. That costs one stack walk per lock built
-//     there while fencedep is on, and one symbolization per distinct site; a lock built there
-//     while fencedep was off takes the class of the first user frame where it is first taken.
+//     on the constructing stack that is the user's. That costs one symbolization per distinct
+//     site, then a table lookup per lock built there while fencedep is on (plus a stack walk
+//     where the library's functions were not inlined, as at -O0); a lock built there while
+//     fencedep was off takes the class of the first user frame where it is first taken.
 //   - a code_site or data_site is a construction site given as an address (above).
 // A name counts in a construction-site class only when it is a compile-time constant (it lies
 // in the read-only image of the program or a library, as a string literal does): C++ gives

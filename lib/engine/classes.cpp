@@ -68,6 +68,24 @@ user_site describe(const frame& f) {
     return site;
 }
 
+// What identifies a site without formatting anything: the lock_map's own fields, with the name
+// only when it counts (a compile-time constant) and a data site's generation.
+struct raw_site {
+    const void* where;  // the file name, or the code or data address
+    unsigned line;
+    unsigned column;
+    const char* name;
+    std::uint64_t generation;
+    bool operator==(const raw_site&) const = default;
+};
+struct raw_site_hash {
+    std::size_t operator()(const raw_site& s) const noexcept {
+        const std::uint64_t words[] = {reinterpret_cast<std::uintptr_t>(s.where), (std::uint64_t{s.line} << 32) | s.column,
+                                       reinterpret_cast<std::uintptr_t>(s.name), s.generation};
+        return hash_words(words);
+    }
+};
+
 // Return address -> the user's frame among the functions inlined there, if any. Symbolizing is
 // done outside the table's lock, so two threads may both resolve one address; they agree.
 class site_table {
@@ -113,10 +131,32 @@ public:
         ++data_generations_[address];
     }
 
+    // The key of a site already seen, found by the lock_map's own fields: no formatting, no
+    // symbolization, so that each new instance of a known site costs one lookup.
+    lock_class_key* known_key(const raw_site& site) {
+        const std::lock_guard lock(mutex_);
+        const auto it = raw_keys_.find(site);
+        return it == raw_keys_.end() ? nullptr : it->second;
+    }
+
+    // The key of `identity` (created on first use; keys live as long as the process, since
+    // locks built before a reset() still point at them), remembered for `site` too.
+    lock_class_key* key(const std::string& identity, const raw_site* site) {
+        const std::lock_guard lock(mutex_);
+        auto& slot = keys_[identity];
+        if (!slot)
+            slot = std::make_unique<lock_class_key>();
+        if (site)
+            raw_keys_.emplace(*site, slot.get());
+        return slot.get();
+    }
+
 private:
     std::mutex mutex_;
     std::unordered_map<std::uintptr_t, user_site> sites_;
     std::unordered_map<std::uintptr_t, std::uint64_t> data_generations_;
+    std::unordered_map<std::string, std::unique_ptr<lock_class_key>> keys_;
+    std::unordered_map<raw_site, lock_class_key*, raw_site_hash> raw_keys_;
 };
 
 // Never destroyed: locks are built and taken while the process exits.
@@ -132,6 +172,21 @@ std::string data_symbol(const void* address, const char* what) {
     return symbol.function.empty() ? fmt::format("{}@{}", what, fmt::ptr(address)) : symbol.function;
 }
 
+// The name, when it is part of the site's identity.
+const char* counted_name(const lock_map& map) {
+    const char* name = engine_access::name(map);
+    return name && in_read_only_image(name) ? name : nullptr;
+}
+
+raw_site raw_site_of(const lock_map& map) {
+    const void* address = engine_access::site_address(map);
+    const void* where = address ? address : engine_access::site_file(map);
+    const unsigned line = address ? 0 : engine_access::site_line(map);
+    const unsigned column = address ? 0 : engine_access::site_column(map);
+    const std::uint64_t generation =
+        engine_access::site_is_data(map) ? the_sites().data_generation(reinterpret_cast<std::uintptr_t>(address)) : 0;
+    return {where, line, column, counted_name(map), generation};
+}
 }  // namespace
 
 std::string short_function_name(std::string_view function) {
@@ -176,10 +231,14 @@ const void* user_return_address(const void* return_address) {
     return user ? reinterpret_cast<const void*>(user) : return_address;
 }
 
-const void* user_construction_site(const char* file) {
+const void* user_construction_site(const char* file, const void* caller) {
     if (!standard_library_file(file))
         return nullptr;
     reentry_guard guard;
+    // Optimized code inlines the library's constructing functions into the user's, so the
+    // caller's return address usually holds the user's frame already: a table lookup, no walk.
+    if (the_sites().resolve(reinterpret_cast<std::uintptr_t>(caller)).found)
+        return caller;
     return reinterpret_cast<const void*>(the_sites().first_user_address());
 }
 
@@ -208,7 +267,7 @@ class_identity identify(const lock_map& map) {
         if (const std::string function = short_function_name(engine_access::site_function(map)); !function.empty())
             id.site_name += fmt::format(" in {}", function);
     }
-    if (name && in_read_only_image(name)) {
+    if (counted_name(map)) {
         id.site += fmt::format("\"{}\"", name);
         id.name = name;
     } else {
@@ -217,11 +276,14 @@ class_identity identify(const lock_map& map) {
     return id;
 }
 
-lock_class_key* site_key(engine_state& e, const std::string& site) {
-    auto& slot = e.sites[site];
-    if (!slot)
-        slot = std::make_unique<lock_class_key>();
-    return slot.get();
+lock_class_key* site_key(const lock_map& map, const class_identity* identity) {
+    const raw_site site = raw_site_of(map);
+    // A library site found while fencedep was off has no address to look up by: its key comes
+    // from where it is taken (identify), every time the lock is new.
+    const bool raw_identifies = engine_access::site_address(map) || !standard_library_file(engine_access::site_file(map));
+    if (!identity)
+        return raw_identifies ? the_sites().known_key(site) : nullptr;
+    return the_sites().key(identity->site, raw_identifies ? &site : nullptr);
 }
 
 std::uint32_t event::register_class(lock_class_key* key, unsigned subclass, const class_identity& identity) {

@@ -119,7 +119,16 @@ void report_depth_exceeded(thread_state& ts, report_queue& reports, const lock_m
 }
 
 void acquire_event(lock_map& map, unsigned subclass, bool trylock, const void* ip, const void* outer_ip) {
-    if (reentry_guard::raised() || fast_acquire(map, subclass, trylock, ip, outer_ip))
+    if (reentry_guard::raised())
+        return;
+    // A new instance of a site seen before finds its key by one lookup, and then, its chain
+    // being known, takes the fast path like any other lock.
+    if (!engine_access::key(map)) {
+        const reentry_guard guard;
+        if (lock_class_key* key = site_key(map, nullptr))
+            engine_access::set_key(map, key);
+    }
+    if (fast_acquire(map, subclass, trylock, ip, outer_ip))
         return;
     event_scope scope;
     thread_state* ts = scope.ts;
@@ -140,16 +149,16 @@ void acquire_event(lock_map& map, unsigned subclass, bool trylock, const void* i
     class_identity identity;
     if (!key || !cached_class(*key, subclass) || bad_subclass)
         identity = identify(map);
+    if (!key) {
+        key = site_key(map, &identity);
+        engine_access::set_key(map, key);
+    }
     engine_state& e = engine();
     std::lock_guard<std::mutex> lock(e.mutex);
     if (!e.ready || e.stepped_aside)
         return;
     // One event for the whole slow path, so that every report and edge shares one stack capture.
     event ev(e, *ts, scope.reports);
-    if (!key) {
-        key = site_key(e, identity.site);
-        engine_access::set_key(map, key);
-    }
     // Once per class and bad subclass, not per instance: fresh objects repeat one mistake.
     if (bad_subclass && ev.first_report({0x5ab, reinterpret_cast<std::uintptr_t>(key), asked_subclass})) {
         auto& r = scope.reports.add(report_kind::invalid_subclass, *ts);
@@ -358,7 +367,7 @@ lock_map::lock_map(const char* name, const char* file, const char* function, uns
       key_(nullptr),
       site_file_(file),
       site_function_(function),
-      site_address_(enabled() ? user_construction_site(file) : nullptr),
+      site_address_(enabled() ? user_construction_site(file, __builtin_return_address(0)) : nullptr),
       site_line_(line),
       site_column_(column),
       site_is_data_(false) {}

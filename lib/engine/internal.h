@@ -39,19 +39,19 @@ struct engine_access {
     static bool keyed_by_site(const lock_map& map) { return map.site_file_ || map.site_address_; }
 };
 
-// The class of a lock (sites.cpp has the rules), worked out before the engine lock is taken:
+// The class of a lock (classes.cpp has the rules), worked out before the engine lock is taken:
 // identify() may walk the stack and symbolize, which takes the loader's lock, and a thread inside
 // dlopen() holds that while a library constructor takes fencedep locks.
 struct class_identity {
-    std::string site;       // identity of the construction site in engine_state::sites; empty for a keyed lock
+    std::string site;       // identity of the construction site; empty for a keyed lock
     std::string name;       // the class's name: the literal name, the key's symbol, or site_name
     std::string site_name;  // "db.cc:42 in DB::DB"; empty for a keyed lock
 };
 class_identity identify(const lock_map& map);
 
 // For lock_map's constructor: the code address of the user's frame when `file` is inside the
-// standard library (walks the stack), else null.
-const void* user_construction_site(const char* file);
+// standard library (the constructor's `caller`, or else found by walking the stack), else null.
+const void* user_construction_site(const char* file, const void* caller);
 
 // The user's call among the return addresses of the calling thread's stack: `return_address`
 // when the code there is the user's, else the first return address that is, else
@@ -90,9 +90,6 @@ struct engine_state {
     std::vector<edge_record> edge_records;
     std::vector<context_record> contexts;
     std::unordered_set<std::uint64_t> reported;  // hashes of reports already made
-    // Keys of construction sites (class_identity::site), kept across reset() because locks built
-    // before it still point at them.
-    std::unordered_map<std::string, std::unique_ptr<lock_class_key>> sites;
 };
 
 // Never destroyed: other threads may still lock while the process exits.
@@ -212,9 +209,11 @@ inline std::string instance_label(const lock_map& map, const std::string& class_
     return name && class_name != name ? std::string(name) : std::string();
 }
 
-// The key of a construction site (class_identity::site), created on first use. Requires the
-// engine lock.
-lock_class_key* site_key(engine_state& e, const std::string& site);
+// The key of a construction-site lock. Without `identity`: the key of a site seen before, or
+// null (then identify() and call again with it, which creates the key). Keys are kept across
+// reset(), since locks built before it still point at them. Takes the site table's lock, not the
+// engine's.
+lock_class_key* site_key(const lock_map& map, const class_identity* identity);
 
 // Whether the class of `key`/`subclass` is registered in the current generation.
 inline std::uint32_t cached_class(const lock_class_key& key, unsigned subclass) noexcept {
