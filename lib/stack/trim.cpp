@@ -145,7 +145,11 @@ bool is_fencedep_frame(std::span<const frame> frames, std::size_t i, bool inner_
     case owner::fencedep:
         return true;
     case owner::user:
-        return false;
+        // libstdc++'s functions outside namespace std (__gthread_mutex_lock, which std::mutex
+        // calls pthread through) are known by their file.
+        if (!standard_library_file(f.file))
+            return false;
+        break;
     case owner::standard_library:
         break;
     }
@@ -154,6 +158,24 @@ bool is_fencedep_frame(std::span<const frame> frames, std::size_t i, bool inner_
 }
 
 }  // namespace
+
+// libstdc++ and libc++ headers both live under an include/c++/ directory; libstdc++'s
+// target-specific ones (bits/gthr-default.h, which std::mutex::lock calls pthread through) under
+// include/<target>/c++/<version>/.
+bool standard_library_file(std::string_view file) {
+    if (file.find("/include/c++/") != std::string_view::npos)
+        return true;
+    const std::size_t versioned = file.find("/c++/");
+    return versioned != std::string_view::npos && file.find("/include/") < versioned &&
+           versioned + 5 < file.size() && file[versioned + 5] >= '0' && file[versioned + 5] <= '9';
+}
+
+bool standard_library_frame(const frame& f) {
+    if (!f.file.empty())
+        return standard_library_file(f.file);
+    // Without line information, the name tells.
+    return f.function.starts_with("std::") || f.function.starts_with("__gnu_cxx::");
+}
 
 bool in_fencedep_module(const frame& f) {
     if (is_helper_module(f.module))
