@@ -26,78 +26,14 @@
 
 namespace fencedep::preload {
 
+std::atomic<slot*> table{nullptr};
+
 namespace {
 
-// glibc's mutex kind bits (its pthreadP.h): a robust mutex links itself into a list through
-// __list, and a process-shared one is stamped by other processes too.
-constexpr int robust_mutex_bit = 16;
-constexpr int shared_mutex_bit = 128;
-
-using word = std::uintptr_t __attribute__((may_alias));
-
-// Where the lock object keeps its stamp, or null if it has no room for one.
-word* stamp_word(const void* object, lock_kind kind) noexcept {
-    void* writable = const_cast<void*>(object);
-    switch (kind) {
-    case lock_kind::mutex: {
-        auto* mutex = static_cast<pthread_mutex_t*>(writable);
-        if (__atomic_load_n(&mutex->__data.__kind, __ATOMIC_RELAXED) & (robust_mutex_bit | shared_mutex_bit))
-            return nullptr;
-        return reinterpret_cast<word*>(&mutex->__data.__list.__next);
-    }
-    case lock_kind::rwlock: {
-#if defined(__x86_64__) && !defined(__ILP32__)
-        auto* rwlock = static_cast<pthread_rwlock_t*>(writable);
-        if (__atomic_load_n(&rwlock->__data.__shared, __ATOMIC_RELAXED) != 0)
-            return nullptr;
-        return reinterpret_cast<word*>(&rwlock->__data.__pad2);
-#else
-        return nullptr;
-#endif
-    }
-    case lock_kind::spinlock:
-        return nullptr;
-    }
-    return nullptr;
-}
-
-std::uint64_t read_stamp(const word* stamp) noexcept {
-    return stamp ? __atomic_load_n(stamp, __ATOMIC_RELAXED) : 0;
-}
-
-// Plain words accessed atomically, so that the zero pages of a fresh mapping are a valid table.
-struct slot {
-    std::uintptr_t address;
-    lock_state* state;
-};
-
-constexpr unsigned table_bits = 20;
-constexpr std::size_t table_size = std::size_t{1} << table_bits;
-// Past this many addresses, new ones are refused, so that every probe still ends at a free slot.
-constexpr std::size_t table_limit = table_size / 4 * 3;
-
-std::atomic<slot*> table{nullptr};
 std::size_t table_used = 0;
 std::uint64_t next_stamp = 1;
 lock_state* free_states = nullptr;
 std::atomic<bool> creation_busy{false};
-
-std::size_t home(std::uintptr_t address) noexcept {
-    return static_cast<std::size_t>(((address >> 3) * 0x9e3779b97f4a7c15ull) >> (64 - table_bits));
-}
-
-slot* find_slot(std::uintptr_t address) noexcept {
-    slot* const slots = table.load(std::memory_order_acquire);
-    if (!slots)
-        return nullptr;
-    for (std::size_t i = home(address);; i = (i + 1) & (table_size - 1)) {
-        const std::uintptr_t key = __atomic_load_n(&slots[i].address, __ATOMIC_ACQUIRE);
-        if (key == address)
-            return &slots[i];
-        if (key == 0)
-            return nullptr;
-    }
-}
 
 // The creation lock, taken through raw atomics: a pthread lock here would come back to the
 // interposer.
@@ -147,7 +83,7 @@ slot* claim_slot(std::uintptr_t address) noexcept {
         return nullptr;
     }
     slot* const slots = table.load(std::memory_order_relaxed);
-    std::size_t i = home(address);
+    std::size_t i = home_of(address);
     while (slots[i].address != 0)
         i = (i + 1) & (table_size - 1);
     ++table_used;
@@ -202,7 +138,7 @@ lock_state* create(const void* object, lock_kind kind, const void* call_site, bo
                             (!initialized && shim::static_storage(object));
     const void* site = by_address ? nullptr : shim::user_call_site(call_site);
     const auto address = reinterpret_cast<std::uintptr_t>(object);
-    word* const stamp = stamp_word(object, kind);
+    stamp_word* const stamp = stamp_of(object, kind);
     lock_state* fresh = nullptr;
     lock_state* old = nullptr;
     {
@@ -244,20 +180,7 @@ lock_state* create(const void* object, lock_kind kind, const void* call_site, bo
 
 }  // namespace
 
-lock_state* find_lock(const void* object, lock_kind kind) noexcept {
-    const slot* place = find_slot(reinterpret_cast<std::uintptr_t>(object));
-    if (!place)
-        return nullptr;
-    lock_state* state = __atomic_load_n(&place->state, __ATOMIC_ACQUIRE);
-    if (!state || state->kind != kind ||
-        state->stamp.load(std::memory_order_relaxed) != read_stamp(stamp_word(object, kind)))
-        return nullptr;
-    return state;
-}
-
-lock_state* lock_for(const void* object, lock_kind kind, const void* call_site) noexcept {
-    if (lock_state* state = find_lock(object, kind))
-        return state;
+lock_state* new_lock(const void* object, lock_kind kind, const void* call_site) noexcept {
     return create(object, kind, call_site, false, true);
 }
 

@@ -13,14 +13,18 @@
 
 namespace fencedep::preload {
 
+// errno's address, asked for once per thread, so that keeping errno costs no call.
+[[gnu::tls_model("initial-exec")]] inline constinit thread_local int* errno_address = nullptr;
+
 class errno_kept {
 public:
-    errno_kept() noexcept : saved_(errno) {}
-    ~errno_kept() { errno = saved_; }
+    errno_kept() noexcept : where_(errno_address ? errno_address : (errno_address = &errno)), saved_(*where_) {}
+    ~errno_kept() { *where_ = saved_; }
     errno_kept(const errno_kept&) = delete;
     errno_kept& operator=(const errno_kept&) = delete;
 
 private:
+    int* where_;
     int saved_;
 };
 

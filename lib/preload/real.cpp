@@ -103,7 +103,7 @@ constexpr bool initializes<&real_functions::spin_init> = true;
 template <auto Member, class Function>
 struct stand_in;
 template <auto Member, class Object, class... Rest>
-struct stand_in<Member, int(Object*, Rest...)> {
+struct stand_in<Member, int(Object*, Rest...) noexcept> {
     static int call(Object* object, Rest... rest) noexcept {
         if (resolving_here) {
             if constexpr (initializes<Member>)
