@@ -18,7 +18,7 @@ enum class lock_kind : std::uint8_t { mutex, rwlock, spinlock };
 // What the preload knows of one live lock. The memory of a lock_state is never returned (states
 // are recycled), so a thread that read a stale pointer reads a state, never unmapped memory.
 struct lock_state {
-    // The incarnation written into the lock object (see stamp_word in locks.cpp), or 0 for a lock
+    // The incarnation written into the lock object (see stamp_of below), or 0 for a lock
     // with no room for one. A lock whose memory was built anew (a std::mutex in reused memory)
     // no longer holds it, and gets a new state.
     std::atomic<std::uint64_t> stamp{0};
@@ -43,7 +43,7 @@ inline constexpr int shared_mutex_bit = 128;
 
 using stamp_word = std::uintptr_t __attribute__((may_alias));
 
-// Where the lock object keeps its stamp (see locks.cpp), or null if it has no room for one.
+// Where the lock object keeps its stamp (why: locks.cpp), or null if it has no room for one.
 inline stamp_word* stamp_of(const void* object, lock_kind kind) noexcept {
     void* writable = const_cast<void*>(object);
     switch (kind) {
