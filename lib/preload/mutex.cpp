@@ -24,9 +24,34 @@ bool owned_here(const lock_state& state) noexcept {
     return state.owner.load(std::memory_order_relaxed) == pthread_self();
 }
 
+// The mutex is held again when a wait returns, and also when a cancelled wait unwinds: glibc
+// retakes it before the cancellation handlers run, which usually unlock it. A C handler is reached
+// by a longjmp over the interposer's frame, so no destructor there can tell the validator; the
+// retake is left pending for the thread instead, and recorded before its next mutex operation.
+struct pending_retake {
+    lock_state* state;
+    const void* ip;
+    bool owner;
+};
+[[gnu::tls_model("initial-exec")]] constinit thread_local pending_retake retake_pending{nullptr, nullptr, false};
+
+void retake_now() noexcept {
+    const pending_retake retake = retake_pending;
+    retake_pending.state = nullptr;
+    record_acquire(*retake.state, retake.ip, false);
+    if (retake.owner)
+        retake.state->owner.store(pthread_self(), std::memory_order_relaxed);
+}
+
+void settle_pending_retake() noexcept {
+    if (retake_pending.state)
+        retake_now();
+}
+
 // `take(state)` makes the real call, validated through `state` (null: not validated).
 template <class Take>
 int take_mutex(pthread_mutex_t* mutex, const void* ip, Take take) noexcept {
+    settle_pending_retake();
     lock_state* state = state_for(mutex, lock_kind::mutex, ip);
     if (!state || !recursive(mutex))
         return take(state);
@@ -44,8 +69,10 @@ int take_mutex(pthread_mutex_t* mutex, const void* ip, Take take) noexcept {
     return result;
 }
 
+// Not noexcept: a wait is a cancellation point, and cancelling a thread unwinds through it.
 template <class Wait>
-int wait_with(pthread_mutex_t* mutex, const void* ip, Wait wait) noexcept {
+int wait_with(pthread_mutex_t* mutex, const void* ip, Wait wait) {
+    settle_pending_retake();
     lock_state* state = find_lock(mutex, lock_kind::mutex);
     // glibc releases a recursive mutex relocked by its owner only once: the wait keeps it held.
     if (!state || (recursive(mutex) && state->relocks > 0))
@@ -54,10 +81,9 @@ int wait_with(pthread_mutex_t* mutex, const void* ip, Wait wait) noexcept {
     if (owner)
         state->owner.store(0, std::memory_order_relaxed);
     record_release(*state, ip);
+    retake_pending = {state, ip, owner};
     const int result = wait();
-    record_acquire(*state, ip, false);
-    if (owner)
-        state->owner.store(pthread_self(), std::memory_order_relaxed);
+    retake_now();
     return result;
 }
 
@@ -87,6 +113,7 @@ int wait_with(pthread_mutex_t* mutex, const void* ip, Wait wait) noexcept {
 }
 
 [[gnu::noinline]] int mutex_unlock_validated(pthread_mutex_t* mutex, const void* ip) noexcept {
+    settle_pending_retake();
     lock_state* state = find_lock(mutex, lock_kind::mutex);
     if (state && recursive(mutex) && owned_here(*state)) {
         if (state->relocks > 0) {
@@ -113,18 +140,18 @@ int wait_with(pthread_mutex_t* mutex, const void* ip, Wait wait) noexcept {
                      [&] { return real.spin_unlock(lock); });
 }
 
-[[gnu::noinline]] int cond_wait_validated(pthread_cond_t* condition, pthread_mutex_t* mutex, const void* ip) noexcept {
+[[gnu::noinline]] int cond_wait_validated(pthread_cond_t* condition, pthread_mutex_t* mutex, const void* ip) {
     return wait_with(mutex, ip, [&] { return real.cond_wait(condition, mutex); });
 }
 
 [[gnu::noinline]] int cond_timedwait_validated(pthread_cond_t* condition, pthread_mutex_t* mutex,
-                                               const timespec* deadline, const void* ip) noexcept {
+                                               const timespec* deadline, const void* ip) {
     return wait_with(mutex, ip,
                      [&] { return real.cond_timedwait(condition, mutex, deadline); });
 }
 
 [[gnu::noinline]] int cond_clockwait_validated(pthread_cond_t* condition, pthread_mutex_t* mutex, clockid_t clock,
-                                               const timespec* deadline, const void* ip) noexcept {
+                                               const timespec* deadline, const void* ip) {
     return wait_with(mutex, ip,
                      [&] { return real.cond_clockwait(condition, mutex, clock, deadline); });
 }
@@ -202,21 +229,21 @@ FENCEDEP_INTERPOSED int pthread_spin_unlock(pthread_spinlock_t* lock) noexcept {
     return spin_unlock_validated(lock, __builtin_return_address(0));
 }
 
-FENCEDEP_INTERPOSED int pthread_cond_wait(pthread_cond_t* condition, pthread_mutex_t* mutex) noexcept {
+FENCEDEP_INTERPOSED int pthread_cond_wait(pthread_cond_t* condition, pthread_mutex_t* mutex) {
     if (!enabled())
         return real.cond_wait(condition, mutex);
     return cond_wait_validated(condition, mutex, __builtin_return_address(0));
 }
 
 FENCEDEP_INTERPOSED int pthread_cond_timedwait(pthread_cond_t* condition, pthread_mutex_t* mutex,
-                                               const timespec* deadline) noexcept {
+                                               const timespec* deadline) {
     if (!enabled())
         return real.cond_timedwait(condition, mutex, deadline);
     return cond_timedwait_validated(condition, mutex, deadline, __builtin_return_address(0));
 }
 
 FENCEDEP_INTERPOSED int pthread_cond_clockwait(pthread_cond_t* condition, pthread_mutex_t* mutex, clockid_t clock,
-                                               const timespec* deadline) noexcept {
+                                               const timespec* deadline) {
     if (!enabled())
         return real.cond_clockwait(condition, mutex, clock, deadline);
     return cond_clockwait_validated(condition, mutex, clock, deadline, __builtin_return_address(0));

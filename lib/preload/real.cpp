@@ -115,6 +115,9 @@ struct stand_in<Member, int(Object*, Rest...) noexcept> {
     }
 };
 
+template <auto Member, class Object, class... Rest>
+struct stand_in<Member, int(Object*, Rest...)> : stand_in<Member, int(Object*, Rest...) noexcept> {};
+
 template <auto Member>
 constexpr auto stand_in_for = &stand_in<Member, typename function_of<decltype(Member)>::type>::call;
 

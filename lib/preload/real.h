@@ -9,7 +9,8 @@
 
 namespace fencedep::preload {
 
-// One real function (noexcept, so that an interposed function can tail-call it). Until the functions are resolved it holds a stand-in that resolves them all
+// One real function (noexcept, so that an interposed function can tail-call it, except the
+// condition waits: they are cancellation points, which unwind). Until the functions are resolved it holds a stand-in that resolves them all
 // and then calls the real one, so that a call made before the preload's constructor (another
 // library's constructor, the dynamic linker's own start-up) works; the hot path is one relaxed
 // load and an indirect call.
@@ -50,9 +51,9 @@ struct real_functions {
     real_function<int(pthread_spinlock_t*) noexcept> spin_trylock;
     real_function<int(pthread_spinlock_t*) noexcept> spin_unlock;
 
-    real_function<int(pthread_cond_t*, pthread_mutex_t*) noexcept> cond_wait;
-    real_function<int(pthread_cond_t*, pthread_mutex_t*, const timespec*) noexcept> cond_timedwait;
-    real_function<int(pthread_cond_t*, pthread_mutex_t*, clockid_t, const timespec*) noexcept> cond_clockwait;
+    real_function<int(pthread_cond_t*, pthread_mutex_t*)> cond_wait;
+    real_function<int(pthread_cond_t*, pthread_mutex_t*, const timespec*)> cond_timedwait;
+    real_function<int(pthread_cond_t*, pthread_mutex_t*, clockid_t, const timespec*)> cond_clockwait;
 };
 
 // The real functions. Resolving them may allocate and take the loader's locks; a pthread call

@@ -224,6 +224,10 @@ TEST_CASE("a condition wait retakes its mutex under the locks taken after it: a 
     CHECK(chain[1].ends_with(" in new_lock_a"));
 }
 
+TEST_CASE("a cancelled condition wait holds its mutex again, for the cancellation handler to unlock") {
+    check_silent(run(PTHREAD_CASES, "condvar_cancel"), "cancelled\n");
+}
+
 TEST_CASE("4096 locks initialized and destroyed at reused addresses: no report, in both class rules") {
     check_silent(run(PTHREAD_CASES, "reuse"), "reused\n");
     check_silent(run(PTHREAD_CASES, "reuse", "preload_classes=address"), "reused\n");

@@ -274,6 +274,38 @@ static int condvar_cycle(void) {
     return 0;
 }
 
+static void unlock_on_cancel(void* mutex) {
+    check(pthread_mutex_unlock(mutex), "unlock on cancel");
+}
+
+static void* wait_for_ever(void* argument) {
+    struct wakeup* w = argument;
+    check(pthread_mutex_lock(w->mutex), "waiter lock");
+    pthread_cleanup_push(unlock_on_cancel, w->mutex);
+    w->ready = 1;
+    pthread_cond_signal(&w->cond);
+    for (;;)
+        pthread_cond_wait(&w->cond, w->mutex);
+    pthread_cleanup_pop(1);
+    return NULL;
+}
+
+/* A wait cancelled with its mutex retaken, unlocked by the cancellation handler: no report. */
+static int condvar_cancel(void) {
+    struct wakeup w = {new_lock_a(), PTHREAD_COND_INITIALIZER, 0};
+    pthread_t thread;
+    check(pthread_create(&thread, NULL, wait_for_ever, &w), "create");
+    check(pthread_mutex_lock(w.mutex), "lock");
+    while (!w.ready)
+        check(pthread_cond_wait(&w.cond, w.mutex), "wait");
+    check(pthread_mutex_unlock(w.mutex), "unlock");
+    check(pthread_cancel(thread), "cancel");
+    void* result = NULL;
+    pthread_join(thread, &result);
+    puts(result == PTHREAD_CANCELED ? "cancelled" : "not cancelled");
+    return 0;
+}
+
 /* 4096 locks initialized and destroyed where others were before, in the order first, second,
  * while the addresses swap roles: a lock that kept a destroyed lock's identity would close a
  * cycle. On the heap (malloc returns the last freed block first) and on the stack. */
@@ -387,6 +419,8 @@ int main(int argc, char** argv) {
         return condvar();
     if (strcmp(name, "condvar_cycle") == 0)
         return condvar_cycle();
+    if (strcmp(name, "condvar_cancel") == 0)
+        return condvar_cancel();
     if (strcmp(name, "reuse") == 0)
         return reuse();
     if (strcmp(name, "many_held") == 0)
