@@ -6,6 +6,7 @@
 #include <time.h>
 
 #include <atomic>
+#include <type_traits>
 
 namespace fencedep::preload {
 
@@ -19,7 +20,7 @@ struct real_function {
     std::atomic<Function*> pointer;
 
     template <class... Args>
-    int operator()(Args... args) const noexcept {
+    int operator()(Args... args) const noexcept(std::is_nothrow_invocable_v<Function*, Args...>) {
         return pointer.load(std::memory_order_relaxed)(args...);
     }
 };

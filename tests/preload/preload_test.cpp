@@ -224,7 +224,17 @@ TEST_CASE("a condition wait retakes its mutex under the locks taken after it: a 
     CHECK(chain[1].ends_with(" in new_lock_a"));
 }
 
-TEST_CASE("a cancelled condition wait holds its mutex again, for the cancellation handler to unlock") {
+// glibc reaches a C cancellation handler by a longjmp of its own over the interposer's frames,
+// which AddressSanitizer does not see, so it finds their stack poisoning stale and stops (a CHECK in
+// asan_thread.cpp). The plain and clang runs cover the case.
+#if defined(__SANITIZE_ADDRESS__)
+constexpr bool cancellation_runs = false;
+#else
+constexpr bool cancellation_runs = true;
+#endif
+
+TEST_CASE("a cancelled condition wait holds its mutex again, for the cancellation handler to unlock" *
+          doctest::skip(!cancellation_runs)) {
     check_silent(run(PTHREAD_CASES, "condvar_cancel"), "cancelled\n");
 }
 

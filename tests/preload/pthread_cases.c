@@ -40,6 +40,11 @@ static pthread_mutex_t* new_lock_b(void) {
     return lock;
 }
 
+static void delete_lock(pthread_mutex_t* lock) {
+    check(pthread_mutex_destroy(lock), "destroy");
+    free(lock);
+}
+
 struct two_locks {
     pthread_mutex_t* a;
     pthread_mutex_t* b;
@@ -63,6 +68,8 @@ static int abba_threads(void) {
     lock_pair(locks.a, locks.b);
     pthread_barrier_wait(&barrier);
     pthread_join(thread, NULL);
+    delete_lock(locks.a);
+    delete_lock(locks.b);
     puts("abba done");
     return 0;
 }
@@ -129,6 +136,8 @@ static int trylock(void) {
     printf("timedlock a, held elsewhere: %s\n", strerror(pthread_mutex_timedlock(locks.a, &soon)));
     pthread_barrier_wait(&barrier);
     pthread_join(thread, NULL);
+    delete_lock(locks.a);
+    delete_lock(locks.b);
     return 0;
 }
 
@@ -178,6 +187,7 @@ static int recursive(void) {
     }
     printf("unlock unowned: %s\n", strerror(pthread_mutex_unlock(&outer)));
     check(pthread_mutex_destroy(&outer), "destroy");
+    delete_lock(inner);
     return 0;
 }
 
@@ -270,6 +280,8 @@ static int condvar_cycle(void) {
     check(pthread_mutex_unlock(b), "unlock b");
     check(pthread_mutex_unlock(w.mutex), "unlock a");
     pthread_join(thread, NULL);
+    delete_lock(w.mutex);
+    delete_lock(b);
     puts("woken");
     return 0;
 }
@@ -302,6 +314,7 @@ static int condvar_cancel(void) {
     check(pthread_cancel(thread), "cancel");
     void* result = NULL;
     pthread_join(thread, &result);
+    delete_lock(w.mutex);
     puts(result == PTHREAD_CANCELED ? "cancelled" : "not cancelled");
     return 0;
 }
@@ -378,6 +391,7 @@ static int rwlock(const char* writer) {
     check(pthread_rwlock_unlock(&rw), "unlock rw");
     check(pthread_mutex_unlock(locks.b), "unlock");
     check(pthread_rwlock_destroy(&rw), "destroy");
+    delete_lock(locks.b);
     puts("rwlock done");
     return 0;
 }
