@@ -70,7 +70,7 @@ struct thread_state {
 [[gnu::tls_model("initial-exec")]] extern constinit thread_local thread_state* this_thread_state;
 
 // The re-entry guard: while it is raised, every fencedep hook on this thread returns at once, so
-// that locks taken by malloc, libunwind, libdw, fmt or a report handler are never validated.
+// that locks taken by malloc, the unwinder, libdw, fmt or a report handler are never validated.
 // It lives outside thread_state because it must work before the state exists.
 class reentry_guard {
 public:
