@@ -114,13 +114,6 @@ owner owner_of(std::string_view function) {
     return owner::standard_library;
 }
 
-bool is_libunwind(std::string_view module) noexcept {
-    const std::size_t slash = module.rfind('/');
-    const std::string_view file =
-        slash == std::string_view::npos ? module : module.substr(slash + 1);
-    return file.starts_with("libunwind.") || file.starts_with("libunwind-");
-}
-
 // fencedep's shared library, or null when fencedep's objects are linked into the executable. It
 // stays loaded as long as this code runs, so the first answer holds for good.
 const loaded_module* fencedep_library() {
@@ -153,8 +146,6 @@ bool is_fencedep_frame(std::span<const frame> frames, std::size_t i, bool inner_
 }  // namespace
 
 bool in_fencedep_module(const frame& f) {
-    if (is_libunwind(f.module))
-        return true;
     const loaded_module* const library = fencedep_library();
     return library != nullptr && f.address != 0 && library->low <= f.address - 1 &&
            f.address - 1 < library->high;

@@ -9,8 +9,8 @@
 
 namespace fencedep::detail {
 
-// Whether the frame lies in fencedep's shared library or in libunwind, by its address and module
-// alone (no symbolization needed). fencedep's objects linked into the executable are not told
+// Whether the frame lies in fencedep's shared library, by its address alone (no symbolization
+// needed). fencedep's objects linked into the executable are not told
 // apart this way: the executable holds the user's code too.
 bool in_fencedep_module(const frame& f);
 
