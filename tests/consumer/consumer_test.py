@@ -28,8 +28,8 @@ def step(what):
     print(f"consumer: {what}", flush=True)
 
 
-def run(command, env=None, cwd=None):
-    result = subprocess.run(command, env=env, cwd=cwd, stdout=subprocess.PIPE,
+def run(command, env=None):
+    result = subprocess.run(command, env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True)
     if result.returncode != 0:
         sys.exit(f"{shlex.join(map(str, command))} failed ({result.returncode}):\n{result.stdout}")
