@@ -2,6 +2,9 @@
 // Instrumented locks: fencedep::mutex (sleeping) and fencedep::spinlock (busy-waiting).
 #pragma once
 
+#include <fencedep/language.h>
+#ifdef FENCEDEP_CXX20
+
 #include <atomic>
 #include <mutex>
 
@@ -96,3 +99,5 @@ using mutex = detail::basic_lock<std::mutex>;
 using spinlock = detail::basic_lock<detail::raw_spinlock>;
 
 }  // namespace fencedep
+
+#endif  // FENCEDEP_CXX20
