@@ -2,6 +2,9 @@
 // fencedep::condition_variable: std::condition_variable for std::unique_lock<fencedep::mutex>.
 #pragma once
 
+#include <fencedep/language.h>
+#ifdef FENCEDEP_CXX20
+
 #include <chrono>
 #include <condition_variable>
 #include <mutex>
@@ -122,3 +125,5 @@ private:
 };
 
 }  // namespace fencedep
+
+#endif  // FENCEDEP_CXX20
