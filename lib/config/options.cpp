@@ -108,6 +108,16 @@ std::string set_enable_signaling(options& opts, std::string_view value, int) {
     return {};
 }
 
+std::string set_preload_classes(options& opts, std::string_view value, int) {
+    if (value == "site")
+        opts.preload_classes = preload_classes_mode::site;
+    else if (value == "address")
+        opts.preload_classes = preload_classes_mode::address;
+    else
+        return "expected site or address";
+    return {};
+}
+
 // In the order the warning for an unknown key lists them.
 constexpr key_spec keys[] = {
     {"log_path", set_log_path},
@@ -121,6 +131,7 @@ constexpr key_spec keys[] = {
     {"max_lock_depth", set_number<&options::max_lock_depth, 1, 1024>},
     {"container_rules", set_container_rules},
     {"enable_signaling", set_enable_signaling},
+    {"preload_classes", set_preload_classes},
 };
 
 std::size_t edit_distance(std::string_view a, std::string_view b) {

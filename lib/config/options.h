@@ -10,6 +10,9 @@ namespace fencedep::detail {
 
 enum class container_rules_mode { off, warn, error };
 enum class enable_signaling_mode { locked, unlocked };
+// How the pthread preload (fencedep-run) classifies locks it did not see initialized; see the
+// README, "Programs you cannot rebuild".
+enum class preload_classes_mode { site, address };
 
 struct options {
     bool enabled = false;                 // FENCEDEP=1
@@ -24,6 +27,7 @@ struct options {
     unsigned max_lock_depth = 48;         // locks held at once by one thread (1-1024)
     container_rules_mode container_rules = container_rules_mode::warn;
     enable_signaling_mode enable_signaling = enable_signaling_mode::locked;
+    preload_classes_mode preload_classes = preload_classes_mode::site;
 };
 
 struct parse_result {

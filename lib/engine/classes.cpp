@@ -33,18 +33,6 @@ std::string_view basename(std::string_view path) {
     return slash == std::string_view::npos ? path : path.substr(slash + 1);
 }
 
-// libstdc++ and libc++ headers both live under an include/c++/ directory.
-bool standard_library_file(std::string_view file) {
-    return file.find("/include/c++/") != std::string_view::npos;
-}
-
-bool standard_library_frame(const frame& f) {
-    if (!f.file.empty())
-        return standard_library_file(f.file);
-    // Without line information, the name tells.
-    return f.function.starts_with("std::") || f.function.starts_with("__gnu_cxx::");
-}
-
 // The user's frame where a lock was built: where its site is, and what to call it.
 struct user_site {
     bool found = false;  // false: no frame at this address is the user's
@@ -192,11 +180,15 @@ raw_site raw_site_of(const lock_map& map) {
 std::string short_function_name(std::string_view function) {
     // Drop the parameter list (the first '(' outside template arguments, past "operator()"), then
     // the return type (up to the last space outside template arguments).
+    // "(anonymous namespace)" is part of a name, parenthesis and space included.
+    constexpr std::string_view anonymous = "(anonymous namespace)";
     int angle = 0;
     std::size_t end = function.size();
     for (std::size_t i = 0; i < function.size(); ++i) {
         const char c = function[i];
-        if (c == '<')
+        if (function.substr(i).starts_with(anonymous))
+            i += anonymous.size() - 1;
+        else if (c == '<')
             ++angle;
         else if (c == '>' && angle > 0)
             --angle;
@@ -213,7 +205,9 @@ std::string short_function_name(std::string_view function) {
     std::size_t start = 0;
     angle = 0;
     for (std::size_t i = 0; i < name.size(); ++i) {
-        if (name[i] == '<')
+        if (name.substr(i).starts_with(anonymous))
+            i += anonymous.size() - 1;
+        else if (name[i] == '<')
             ++angle;
         else if (name[i] == '>' && angle > 0)
             --angle;
@@ -221,6 +215,14 @@ std::string short_function_name(std::string_view function) {
             start = i + 1;
     }
     return std::string(name.substr(start));
+}
+
+const void* user_return_address(const void* return_address) {
+    const auto address = reinterpret_cast<std::uintptr_t>(return_address);
+    if (the_sites().resolve(address).found)
+        return return_address;
+    const std::uintptr_t user = the_sites().first_user_address();
+    return user ? reinterpret_cast<const void*>(user) : return_address;
 }
 
 const void* user_construction_site(const char* file, const void* caller) {

@@ -185,8 +185,10 @@ namespace {
 // held for ever in the child, and the child's next slow path would hang. So every internal lock
 // is taken before fork() and released after it, in both processes. The order is the one the
 // slow paths nest them in: engine, then stack depot, then symbolizer; the handler slot's lock is
-// never held with another.
+// never held with another. The re-entry guard stays raised from the first of them to the last
+// release, so that a pthread interposer passes them through as fencedep's own.
 void before_fork() {
+    ++reentry_depth;
     engine().mutex.lock();
     hold_stack_locks(true);
     hold_handler_lock(true);
@@ -196,6 +198,7 @@ void after_fork() {
     hold_handler_lock(false);
     hold_stack_locks(false);
     engine().mutex.unlock();
+    --reentry_depth;
 }
 
 [[gnu::constructor]] void start_up() {

@@ -53,6 +53,11 @@ class_identity identify(const lock_map& map);
 // standard library (the constructor's `caller`, or else found by walking the stack), else null.
 const void* user_construction_site(const char* file, const void* caller);
 
+// The user's call among the return addresses of the calling thread's stack: `return_address`
+// when the code there is the user's, else the first return address that is, else
+// `return_address`. Requires the re-entry guard.
+const void* user_return_address(const void* return_address);
+
 // "ns::Type::function" out of a demangled or source_location function name: no return type, no
 // parameters, so that a class name stays short.
 std::string short_function_name(std::string_view function);

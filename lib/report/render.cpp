@@ -161,6 +161,13 @@ frame renderer::acquire_site(const lock_ref& lock) {
         return site(lock.ip);
     const std::vector<frame> chain = symbolize_inline_chain(reinterpret_cast<std::uintptr_t>(lock.ip));
     const frame& at = chain[fencedep_frames(chain)];
+    // Standard library code that made the lock call itself is a std::mutex (or kin) calling
+    // pthread, which the preload interposes: the user's frame is the first one outward of it.
+    if (standard_library_frame(at)) {
+        const auto user = std::find_if_not(chain.begin(), chain.end(), standard_library_frame);
+        if (user != chain.end())
+            return *user;
+    }
     if (!is_fencedep_frame(at))
         return at;
     // The lock function was inlined into fencedep's own code (the fence layer) or a std lock

@@ -15,6 +15,7 @@
 
 #include "config/escape.h"
 #include "config/options.h"
+#include "engine/thread_state.h"
 #include "report/pending.h"
 #include "report/render.h"
 
@@ -157,6 +158,8 @@ void hold_handler_lock(bool held) noexcept {
 }  // namespace fencedep::detail
 
 fencedep::report_handler fencedep::set_report_handler(report_handler new_handler) {
+    // The slot's lock is fencedep's own: a pthread interposer must not see it.
+    const detail::reentry_guard guard;
     auto& slot = detail::handler();
     std::lock_guard<std::mutex> lock(slot.mutex);
     std::swap(slot.handler, new_handler);

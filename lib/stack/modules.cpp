@@ -133,11 +133,27 @@ bool module_table::holds(const loaded_module* module) const noexcept {
     return module != nullptr && find(module->low) == module;
 }
 
-bool in_read_only_image(const void* address) {
+namespace {
+enum class image_part { none, read_only, writable };
+
+image_part part_of_image(const void* address) {
     const auto a = reinterpret_cast<std::uintptr_t>(address);
     const loaded_module* module = current_modules().find(a);
-    return module != nullptr && std::any_of(module->read_only.begin(), module->read_only.end(),
-                                            [a](const auto& segment) { return a >= segment.first && a < segment.second; });
+    if (module == nullptr)
+        return image_part::none;
+    return std::any_of(module->read_only.begin(), module->read_only.end(),
+                       [a](const auto& segment) { return a >= segment.first && a < segment.second; })
+               ? image_part::read_only
+               : image_part::writable;
+}
+}  // namespace
+
+bool in_read_only_image(const void* address) {
+    return part_of_image(address) == image_part::read_only;
+}
+
+bool in_writable_image(const void* address) {
+    return part_of_image(address) == image_part::writable;
 }
 
 const module_table& current_modules() {

@@ -75,6 +75,10 @@ struct free_deleter {
 std::string demangle(const char* symbol) {
     // Separate debug files name versioned symbols "name@@VERSION", which would not demangle.
     const std::string name(symbol, std::strcspn(symbol, "@"));
+    // Only a mangled name is demangled: __cxa_demangle also reads a bare type code, so a C
+    // variable named "a" or "b" would come out as "signed char" or "bool".
+    if (!name.starts_with("_Z"))
+        return name;
     int status = 0;
     const std::unique_ptr<char, free_deleter> demangled(
         abi::__cxa_demangle(name.c_str(), nullptr, nullptr, &status));

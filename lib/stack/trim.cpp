@@ -114,6 +114,14 @@ owner owner_of(std::string_view function) {
     return owner::standard_library;
 }
 
+// The pthread preload (lib/preload), whose interposed pthread functions stand between the
+// user's call and the validator as fencedep's lock functions do.
+bool is_preload_module(std::string_view module) noexcept {
+    const std::size_t slash = module.rfind('/');
+    const std::string_view file = slash == std::string_view::npos ? module : module.substr(slash + 1);
+    return file.starts_with("libfencedep_preload.");
+}
+
 // fencedep's shared library, or null when fencedep's objects are linked into the executable. It
 // stays loaded as long as this code runs, so the first answer holds for good.
 const loaded_module* fencedep_library() {
@@ -135,7 +143,11 @@ bool is_fencedep_frame(std::span<const frame> frames, std::size_t i, bool inner_
     case owner::fencedep:
         return true;
     case owner::user:
-        return false;
+        // libstdc++'s functions outside namespace std (__gthread_mutex_lock, which std::mutex
+        // calls pthread through) are known by their file.
+        if (!standard_library_file(f.file))
+            return false;
+        break;
     case owner::standard_library:
         break;
     }
@@ -145,7 +157,27 @@ bool is_fencedep_frame(std::span<const frame> frames, std::size_t i, bool inner_
 
 }  // namespace
 
+// libstdc++ and libc++ headers both live under an include/c++/ directory; libstdc++'s
+// target-specific ones (bits/gthr-default.h, which std::mutex::lock calls pthread through) under
+// include/<target>/c++/<version>/.
+bool standard_library_file(std::string_view file) {
+    if (file.find("/include/c++/") != std::string_view::npos)
+        return true;
+    const std::size_t versioned = file.find("/c++/");
+    return versioned != std::string_view::npos && file.find("/include/") < versioned &&
+           versioned + 5 < file.size() && file[versioned + 5] >= '0' && file[versioned + 5] <= '9';
+}
+
+bool standard_library_frame(const frame& f) {
+    if (!f.file.empty())
+        return standard_library_file(f.file);
+    // Without line information, the name tells.
+    return f.function.starts_with("std::") || f.function.starts_with("__gnu_cxx::");
+}
+
 bool in_fencedep_module(const frame& f) {
+    if (is_preload_module(f.module))
+        return true;
     const loaded_module* const library = fencedep_library();
     return library != nullptr && f.address != 0 && library->low <= f.address - 1 &&
            f.address - 1 < library->high;

@@ -4,15 +4,21 @@
 
 #include <cstddef>
 #include <span>
+#include <string_view>
 
 #include <fencedep/report.h>
 
 namespace fencedep::detail {
 
-// Whether the frame lies in fencedep's shared library, by its address alone (no symbolization
-// needed). fencedep's objects linked into the executable are not told
+// Whether the frame lies in fencedep's shared library or its pthread preload, by its address
+// and module alone (no symbolization needed). fencedep's objects linked into the executable are not told
 // apart this way: the executable holds the user's code too.
 bool in_fencedep_module(const frame& f);
+
+// Whether a source file is a standard library header (libstdc++'s or libc++'s).
+bool standard_library_file(std::string_view file);
+// Whether a frame is standard library code: by its file, or without one by its namespace.
+bool standard_library_frame(const frame& f);
 
 // How many of the leading frames (inline chains expanded, innermost first, as symbolize_stack
 // makes them) are fencedep's own; 0 if all of them are, so that such a trace is kept whole.

@@ -49,7 +49,7 @@ std::string invalid(const std::string& value, const std::string& key, const std:
 
 const std::string known_options =
     "known options: log_path, abort_on_splat, exitcode, stack_depth, symbolize, max_classes, "
-    "max_edges, max_chains, max_lock_depth, container_rules, enable_signaling";
+    "max_edges, max_chains, max_lock_depth, container_rules, enable_signaling, preload_classes";
 
 std::string unknown(const std::string& key) {
     return "fencedep: warning: unknown option '" + key + "' in FENCEDEP_OPTIONS; " + known_options;
@@ -76,6 +76,7 @@ TEST_CASE("defaults, with neither variable set") {
     CHECK(opts.max_lock_depth == 48);
     CHECK(opts.container_rules == container_rules_mode::warn);
     CHECK(opts.enable_signaling == enable_signaling_mode::locked);
+    CHECK(opts.preload_classes == preload_classes_mode::site);
 }
 
 TEST_CASE("FENCEDEP switches validation on with 1 and off with 0 or unset") {
@@ -166,12 +167,17 @@ TEST_CASE("every key is parsed") {
         CHECK(accepted("enable_signaling=unlocked:enable_signaling=locked").enable_signaling ==
               enable_signaling_mode::locked);
     }
+    SUBCASE("preload_classes") {
+        CHECK(accepted("preload_classes=address").preload_classes == preload_classes_mode::address);
+        CHECK(accepted("preload_classes=address:preload_classes=site").preload_classes ==
+              preload_classes_mode::site);
+    }
 }
 
 TEST_CASE("several keys at once, the last of a repeated key winning") {
     const options opts = accepted(
         "exitcode=3:stack_depth=8:symbolize=0:max_classes=10:max_edges=20:max_chains=30:"
-        "max_lock_depth=5:container_rules=error:enable_signaling=unlocked:abort_on_splat=1:"
+        "max_lock_depth=5:container_rules=error:enable_signaling=unlocked:preload_classes=address:abort_on_splat=1:"
         "log_path=/a:log_path=/b:exitcode=4");
     CHECK(opts.enabled);
     CHECK(opts.exitcode == 4);
@@ -183,6 +189,7 @@ TEST_CASE("several keys at once, the last of a repeated key winning") {
     CHECK(opts.max_lock_depth == 5);
     CHECK(opts.container_rules == container_rules_mode::error);
     CHECK(opts.enable_signaling == enable_signaling_mode::unlocked);
+    CHECK(opts.preload_classes == preload_classes_mode::address);
     CHECK(opts.abort_on_splat);
     CHECK(opts.log_path == "/b");
 }
@@ -218,6 +225,9 @@ TEST_CASE("malformed values name the key, the value and what is accepted") {
           invalid("", "container_rules", "expected off, warn or error"));
     CHECK(rejected("enable_signaling=maybe") ==
           invalid("maybe", "enable_signaling", "expected locked or unlocked"));
+    CHECK(rejected("preload_classes=instance") ==
+          invalid("instance", "preload_classes", "expected site or address"));
+    CHECK(rejected("preload_classes=") == invalid("", "preload_classes", "expected site or address"));
 }
 
 TEST_CASE("numbers are decimal, unsigned, in range, with nothing after them") {
