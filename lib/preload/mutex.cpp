@@ -202,21 +202,22 @@ FENCEDEP_INTERPOSED int pthread_spin_unlock(pthread_spinlock_t* lock) noexcept {
     return spin_unlock_validated(lock, __builtin_return_address(0));
 }
 
-FENCEDEP_INTERPOSED int pthread_cond_wait(pthread_cond_t* condition, pthread_mutex_t* mutex) noexcept {
+// The waits are cancellation points: glibc declares them without __THROW, and so do these.
+FENCEDEP_INTERPOSED int pthread_cond_wait(pthread_cond_t* condition, pthread_mutex_t* mutex) {
     if (!enabled())
         return real.cond_wait(condition, mutex);
     return cond_wait_validated(condition, mutex, __builtin_return_address(0));
 }
 
 FENCEDEP_INTERPOSED int pthread_cond_timedwait(pthread_cond_t* condition, pthread_mutex_t* mutex,
-                                               const timespec* deadline) noexcept {
+                                               const timespec* deadline) {
     if (!enabled())
         return real.cond_timedwait(condition, mutex, deadline);
     return cond_timedwait_validated(condition, mutex, deadline, __builtin_return_address(0));
 }
 
 FENCEDEP_INTERPOSED int pthread_cond_clockwait(pthread_cond_t* condition, pthread_mutex_t* mutex, clockid_t clock,
-                                               const timespec* deadline) noexcept {
+                                               const timespec* deadline) {
     if (!enabled())
         return real.cond_clockwait(condition, mutex, clock, deadline);
     return cond_clockwait_validated(condition, mutex, clock, deadline, __builtin_return_address(0));
