@@ -2,6 +2,9 @@
 // fence: the instrumented userspace model of the kernel's dma_fence, its callbacks and references.
 #pragma once
 
+#include <fencedep/language.h>
+#ifdef FENCEDEP_CXX20
+
 #include <atomic>
 #include <chrono>
 #include <cstddef>
@@ -446,3 +449,5 @@ FENCEDEP_API fence_ref<> stub_fence() noexcept;
 FENCEDEP_API fence_ref<> make_private_stub(fence_clock::time_point timestamp);
 
 }  // namespace fencedep
+
+#endif  // FENCEDEP_CXX20

@@ -2,6 +2,9 @@
 // fence_array: a fence that signals when all (or any) of its child fences have signaled.
 #pragma once
 
+#include <fencedep/language.h>
+#ifdef FENCEDEP_CXX20
+
 #include <atomic>
 #include <cstdint>
 #include <memory>
@@ -87,3 +90,5 @@ private:
 };
 
 }  // namespace fencedep
+
+#endif  // FENCEDEP_CXX20

@@ -2,6 +2,9 @@
 // fence_chain: a node of a timeline of fences (the kernel's dma_fence_chain), walk and find_seqno.
 #pragma once
 
+#include <fencedep/language.h>
+#ifdef FENCEDEP_CXX20
+
 #include <cstddef>
 #include <cstdint>
 #include <iterator>
@@ -139,3 +142,5 @@ private:
 };
 
 }  // namespace fencedep
+
+#endif  // FENCEDEP_CXX20

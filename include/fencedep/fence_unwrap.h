@@ -2,6 +2,9 @@
 // unwrap and unwrap_merge: iterate the leaves of arrays and chains, and flatten fences into one.
 #pragma once
 
+#include <fencedep/language.h>
+#ifdef FENCEDEP_CXX20
+
 #include <cstddef>
 #include <initializer_list>
 #include <iterator>
@@ -80,3 +83,5 @@ inline fence_ref<> unwrap_merge(std::initializer_list<fence*> fences) {
 }
 
 }  // namespace fencedep
+
+#endif  // FENCEDEP_CXX20

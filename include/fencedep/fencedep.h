@@ -2,6 +2,7 @@
 // Umbrella header: everything fencedep offers to a test binary.
 #pragma once
 
+#include <fencedep/condition_variable.h>
 #include <fencedep/fence.h>
 #include <fencedep/fence_array.h>
 #include <fencedep/fence_chain.h>

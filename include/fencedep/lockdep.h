@@ -2,6 +2,9 @@
 // The validator's event API: lock classes, pseudo-locks, context frames and the global switch.
 #pragma once
 
+#include <fencedep/language.h>
+#ifdef FENCEDEP_CXX20
+
 #include <atomic>
 #include <cstdint>
 #include <source_location>
@@ -269,3 +272,5 @@ private:
 };
 
 }  // namespace fencedep
+
+#endif  // FENCEDEP_CXX20

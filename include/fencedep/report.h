@@ -2,6 +2,9 @@
 // Reports: the structured form of every splat and warning, and the handler that receives them.
 #pragma once
 
+#include <fencedep/language.h>
+#ifdef FENCEDEP_CXX20
+
 #include <cstdint>
 #include <functional>
 #include <string>
@@ -98,3 +101,5 @@ FENCEDEP_REPORT_API report_handler set_report_handler(report_handler handler);
 FENCEDEP_REPORT_API std::uint64_t splat_count() noexcept;
 
 }  // namespace fencedep
+
+#endif  // FENCEDEP_CXX20

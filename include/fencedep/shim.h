@@ -3,6 +3,9 @@
 // preload behind fencedep-run) needs beyond lock_map.
 #pragma once
 
+#include <fencedep/language.h>
+#ifdef FENCEDEP_CXX20
+
 #include <fencedep/lockdep.h>
 
 namespace fencedep::shim {
@@ -10,7 +13,7 @@ namespace fencedep::shim {
 // Returns whether the calling thread is inside fencedep: in its slow paths, its symbolizer, its
 // report handler or its fork handlers. An interposer passes such a thread's lock calls straight to
 // the real functions: they are fencedep's own locks, or locks taken by what fencedep calls
-// (malloc, libunwind, libdw, the user's report handler), and validating them would recurse.
+// (malloc, the unwinder, libdw, the user's report handler), and validating them would recurse.
 // Costs one thread-local load.
 FENCEDEP_API bool inside_validator() noexcept;
 
@@ -32,3 +35,5 @@ FENCEDEP_API bool static_storage(const void* address) noexcept;
 FENCEDEP_API const void* user_call_site(const void* return_address) noexcept;
 
 }  // namespace fencedep::shim
+
+#endif  // FENCEDEP_CXX20

@@ -185,7 +185,8 @@ private:
 // re-entered call, no state). Reports queued in `reports` are delivered when the scope ends,
 // after any engine lock taken inside it is released, with the guard still raised.
 class event_scope {
-    std::optional<reentry_guard> guard_;  // declared first: destroyed after the reports go out
+    // Declared first: destroyed after the reports go out, so the errno it restores is the last.
+    std::optional<reentry_guard> guard_;
 
 public:
     event_scope() noexcept;

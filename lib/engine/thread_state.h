@@ -2,6 +2,7 @@
 // Per-thread validator state: the held-lock stack, the running chain key and the context frames.
 #pragma once
 
+#include <cerrno>
 #include <cstdint>
 #include <memory>
 
@@ -70,15 +71,24 @@ struct thread_state {
 [[gnu::tls_model("initial-exec")]] extern constinit thread_local thread_state* this_thread_state;
 
 // The re-entry guard: while it is raised, every fencedep hook on this thread returns at once, so
-// that locks taken by malloc, libunwind, libdw, fmt or a report handler are never validated.
+// that locks taken by malloc, the unwinder, libdw, fmt or a report handler are never validated.
 // It lives outside thread_state because it must work before the state exists.
+// Every path that does more than the hot path raises it, so it also gives the program back the
+// errno it had on the way in: the symbolizer looks for files that may not exist, a log write may
+// fail, and the program must not see any of that (README, "No side effects on the program").
 class reentry_guard {
 public:
-    reentry_guard() noexcept { ++reentry_depth; }
-    ~reentry_guard() { --reentry_depth; }
+    reentry_guard() noexcept : saved_errno_(errno) { ++reentry_depth; }
+    ~reentry_guard() {
+        --reentry_depth;
+        errno = saved_errno_;
+    }
     reentry_guard(const reentry_guard&) = delete;
     reentry_guard& operator=(const reentry_guard&) = delete;
     static bool raised() noexcept { return reentry_depth > 0; }
+
+private:
+    int saved_errno_;
 };
 
 // The calling thread's state, created on first use (null if that fails or during teardown).

@@ -229,6 +229,7 @@ FENCEDEP_INTERPOSED int pthread_spin_unlock(pthread_spinlock_t* lock) noexcept {
     return spin_unlock_validated(lock, __builtin_return_address(0));
 }
 
+// The waits are cancellation points: glibc declares them without __THROW, and so do these.
 FENCEDEP_INTERPOSED int pthread_cond_wait(pthread_cond_t* condition, pthread_mutex_t* mutex) {
     if (!enabled())
         return real.cond_wait(condition, mutex);

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
-// Stack capture with libunwind, and the stack depot that keeps each distinct trace once.
-#define UNW_LOCAL_ONLY
-#include <libunwind.h>
+// Stack capture with the C++ runtime's unwinder, and the stack depot that keeps each distinct
+// trace once.
+#include <unwind.h>
 
 #include <algorithm>
 #include <array>
@@ -21,9 +21,9 @@ namespace {
 
 // The most frames a trace keeps (the bound of the stack_depth option).
 constexpr unsigned max_trace_frames = 256;
-// Room in the unwinder's buffer for capture_stack's own frames (unw_backtrace may report itself)
-// and for a caller's skip, so that a deep stack still yields max_trace_frames frames.
-constexpr unsigned capture_slack = 16;
+// Room in the walk for the frames above capture_stack's caller: capture_stack's own, and one to
+// spare should a compiler ever put a frame between it and the unwinder.
+constexpr unsigned capture_slack = 2;
 
 // Traces are copied into chunks of this size; a trace never spans two chunks. 64 KiB holds ~250
 // traces of 32 frames, so a typical run needs a handful of allocations.
@@ -192,8 +192,27 @@ private:
 
 constinit never_destroyed<depot> the_depot;
 
+struct walk {
+    std::span<void*> frames;
+    std::size_t depth = 0;
+};
+
+_Unwind_Reason_Code record_frame(_Unwind_Context* context, void* data) noexcept {
+    auto& w = *static_cast<walk*>(data);
+    if (w.depth == w.frames.size())
+        return _URC_END_OF_STACK;
+    // The outermost frame of a thread may have no return address left.
+    if (const _Unwind_Ptr address = _Unwind_GetIP(context); address != 0)
+        w.frames[w.depth++] = reinterpret_cast<void*>(address);
+    return _URC_NO_REASON;
+}
+
 }  // namespace
 
+// The walk is libgcc's _Unwind_Backtrace, as in glibc's backtrace(): it finds each frame's unwind
+// table with _dl_find_object, which takes no lock (so a constructor that dlopen runs may capture),
+// and it opens no descriptor, where libunwind kept a pipe open from its first walk on (README,
+// "Symbolization").
 // noinline, so that this function has a frame of its own whose return address names the caller:
 // the trace starts right there, whatever frames the unwinder itself reports above it.
 [[gnu::noinline]] stack_id capture_stack(unsigned max_frames, unsigned skip) {
@@ -201,11 +220,11 @@ constinit never_destroyed<depot> the_depot;
     // Each frame walked costs an unwind table lookup: walk no further than the trace will keep.
     const std::size_t wanted =
         std::min<std::size_t>(max_frames, max_trace_frames) + skip + capture_slack;
-    const int depth =
-        unw_backtrace(walked.data(), static_cast<int>(std::min(wanted, walked.size())));
-    if (depth <= 0)
+    walk w{std::span(walked).first(std::min(wanted, walked.size()))};
+    _Unwind_Backtrace(record_frame, &w);
+    if (w.depth == 0)
         return 0;
-    const auto frames = std::span(walked).first(static_cast<std::size_t>(depth));
+    const auto frames = w.frames.first(w.depth);
 
     const auto caller = std::find(frames.begin(), frames.end(), __builtin_return_address(0));
     // The caller's return address is always among the frames unless the unwinder lost track of

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-// Stack traces: capture (libunwind), interning (the stack depot) and symbolization (libdw).
+// Stack traces: capture (libgcc's unwinder), interning (the stack depot) and symbolization (libdw).
 #pragma once
 
 #include <cstdint>
@@ -16,6 +16,7 @@ using stack_id = std::uint32_t;
 // Captures the calling thread's stack, at most `max_frames` frames, skipping the `skip`
 // innermost frames above the caller of capture_stack, and interns it in the depot.
 // Identical traces get the same id. Never called on the hot path (a new edge or a report only).
+// Opens no descriptor and takes no lock of the dynamic linker's.
 // Allocates (depot growth); callers hold the engine's re-entry guard.
 // Returns 0 if the unwinder found no frame or the depot cannot grow.
 stack_id capture_stack(unsigned max_frames, unsigned skip = 0);
@@ -44,16 +45,16 @@ frame symbolize(std::uintptr_t address);
 // `inlined`) at the same address, innermost first, each with its own file:line (an outer one's
 // is the line of its inlined call). A frame in an object unloaded since is left with its module
 // and module_offset only. With `trim_fencedep`, leading frames that are fencedep's own are
-// dropped, so the first frame shown is the user's: frames in fencedep's shared library or in
-// libunwind, functions in namespace fencedep, the standard lock wrappers (lock_guard,
-// unique_lock, scoped_lock, shared_lock, std::lock, std::try_lock and their helpers) instantiated
-// on fencedep types, and standard library code inlined into any of those. A trace of nothing but
+// dropped, so the first frame shown is the user's: frames in fencedep's shared library,
+// functions in namespace fencedep, the standard lock wrappers (lock_guard, unique_lock,
+// scoped_lock, shared_lock, std::lock, std::try_lock and their helpers) instantiated on fencedep
+// types, and standard library code inlined into any of those. A trace of nothing but
 // fencedep frames is kept whole.
 std::vector<frame> symbolize_stack(stack_id id, bool trim_fencedep = true);
 
 // A trace without symbolization (the symbolize=0 option), as cheap as a report allows: addresses
 // with the module and module_offset they had when captured. With `trim_fencedep`, leading frames
-// in fencedep's shared library or libunwind are dropped; fencedep's objects linked into the
+// in fencedep's shared library are dropped; fencedep's objects linked into the
 // executable cannot be told from the user's code without names, so they stay.
 std::vector<frame> unsymbolized_stack(stack_id id, bool trim_fencedep = true);
 

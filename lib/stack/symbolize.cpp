@@ -14,6 +14,7 @@
 #include <string>
 #include <string_view>
 
+#include "stack/elf_images.h"
 #include "stack/modules.h"
 #include "stack/never_destroyed.h"
 #include "stack/stack.h"
@@ -22,23 +23,11 @@
 namespace fencedep::detail {
 namespace {
 
-char* debuginfo_path = nullptr;  // libdwfl's default search path for separate debug files
-
-// Separate debug files are looked up by build ID under /usr/lib/debug, where distributions install
-// them. Not with dwfl_standard_find_debuginfo: its last resort is debuginfod, which loads libcurl
-// into the program under test and, with DEBUGINFOD_URLS set, makes a report wait on downloads.
-int find_local_debuginfo(Dwfl_Module* module, void** userdata, const char* module_name,
-                         Dwarf_Addr base, const char* file_name, const char* debuglink_file,
-                         GElf_Word debuglink_crc, char** debuginfo_file_name) {
-    return dwfl_build_id_find_debuginfo(module, userdata, module_name, base, file_name,
-                                        debuglink_file, debuglink_crc, debuginfo_file_name);
-}
-
 const Dwfl_Callbacks process_callbacks = {
-    .find_elf = dwfl_linux_proc_find_elf,
-    .find_debuginfo = find_local_debuginfo,
+    .find_elf = find_elf_image,
+    .find_debuginfo = no_separate_debuginfo,
     .section_address = nullptr,
-    .debuginfo_path = &debuginfo_path,
+    .debuginfo_path = nullptr,
 };
 
 // Re-reads /proc/self/maps (a file read: no lock of the dynamic linker's). Modules still mapped
@@ -325,6 +314,7 @@ void lookup(Dwfl* dwfl, const loaded_module& object, std::uintptr_t address,
     Dwfl_Module* const module = find_module(dwfl, call, object);
     if (module == nullptr)
         return;
+    attach_shared_dwarf(module);
     GElf_Off offset = 0;
     GElf_Sym symbol{};
     if (const char* name = dwfl_module_addrinfo(module, call, &offset, &symbol, nullptr, nullptr,

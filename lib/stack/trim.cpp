@@ -114,14 +114,12 @@ owner owner_of(std::string_view function) {
     return owner::standard_library;
 }
 
-// libunwind, and the pthread preload (lib/preload), whose interposed pthread functions stand
-// between the user's call and the validator as fencedep's lock functions do.
-bool is_helper_module(std::string_view module) noexcept {
+// The pthread preload (lib/preload), whose interposed pthread functions stand between the
+// user's call and the validator as fencedep's lock functions do.
+bool is_preload_module(std::string_view module) noexcept {
     const std::size_t slash = module.rfind('/');
-    const std::string_view file =
-        slash == std::string_view::npos ? module : module.substr(slash + 1);
-    return file.starts_with("libunwind.") || file.starts_with("libunwind-") ||
-           file.starts_with("libfencedep_preload.");
+    const std::string_view file = slash == std::string_view::npos ? module : module.substr(slash + 1);
+    return file.starts_with("libfencedep_preload.");
 }
 
 // fencedep's shared library, or null when fencedep's objects are linked into the executable. It
@@ -178,7 +176,7 @@ bool standard_library_frame(const frame& f) {
 }
 
 bool in_fencedep_module(const frame& f) {
-    if (is_helper_module(f.module))
+    if (is_preload_module(f.module))
         return true;
     const loaded_module* const library = fencedep_library();
     return library != nullptr && f.address != 0 && library->low <= f.address - 1 &&

@@ -10,8 +10,8 @@
 
 namespace fencedep::detail {
 
-// Whether the frame lies in fencedep's shared library, its pthread preload or libunwind, by its address and module
-// alone (no symbolization needed). fencedep's objects linked into the executable are not told
+// Whether the frame lies in fencedep's shared library or its pthread preload, by its address
+// and module alone (no symbolization needed). fencedep's objects linked into the executable are not told
 // apart this way: the executable holds the user's code too.
 bool in_fencedep_module(const frame& f);
 

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-// C++ exceptions unwind through code linked with fencedep (and its libunwind) and release locks.
+// C++ exceptions unwind through code linked with fencedep and release locks.
 #include <dlfcn.h>
 
 #include <stdexcept>
@@ -14,8 +14,9 @@ using engine_test::capture;
 TEST_SUITE("engine") {
 
 TEST_CASE("the object that provides _Unwind_RaiseException") {
-    // Debian's libunwind exports the _Unwind_* API too, so which object wins depends on link
-    // order; record it so that a change shows in the log.
+    // A program may link another unwinder that exports the _Unwind_* API too (the nongnu
+    // libunwind, LLVM's), which then serves fencedep's stack captures as well; record which
+    // object wins, so that a change shows in the log.
     void* raise = dlsym(RTLD_DEFAULT, "_Unwind_RaiseException");
     REQUIRE(raise != nullptr);
     Dl_info info{};

@@ -2,7 +2,9 @@
 // The "at:" of a held lock names the user's function, even when the lock was taken on the fast
 // path (no stack captured) inside a std::lock_guard or inside a fence operation. Built at -O0,
 // where std::lock_guard's constructor is a function of its own.
+#include <chrono>
 #include <mutex>
+#include <type_traits>
 
 #include "../fence/fence_test.h"
 #include "capture.h"
@@ -21,12 +23,26 @@ std::string held_line(const fencedep::report& r, std::string_view name) {
     return r.text.substr(entry, r.text.find('\n', entry) - entry);
 }
 
-[[gnu::noinline]] void guard_only(fencedep::mutex& a) {
+template <class Lock>
+[[gnu::noinline]] void guard_only(Lock& a) {
     const std::lock_guard guard(a);
 }
 
-[[gnu::noinline]] void user_holds_a_and_takes_c(fencedep::mutex& a, fencedep::mutex& c) {
-    const std::lock_guard guard(a);
+// Takes `a` through the std wrapper that suits its type, then C under it.
+template <class Lock>
+[[gnu::noinline]] void user_holds_a_and_takes_c(Lock& a, fencedep::mutex& c) {
+    if constexpr (std::is_same_v<Lock, fencedep::timed_mutex>) {
+        const std::unique_lock guard(a, std::chrono::seconds(1));
+        const std::lock_guard inner(c);
+    } else {
+        const std::lock_guard guard(a);
+        const std::lock_guard inner(c);
+    }
+}
+
+[[gnu::noinline]] void user_waits_then_takes_c(fencedep::condition_variable& cv,
+                                               std::unique_lock<fencedep::mutex>& guard, fencedep::mutex& c) {
+    cv.wait_for(guard, std::chrono::milliseconds(1));
     const std::lock_guard inner(c);
 }
 
@@ -45,9 +61,10 @@ void takes_driver_lock(fencedep::fence&, fencedep::fence_callback&) noexcept {
 
 TEST_SUITE("sites") {
 
-TEST_CASE("a lock taken through std::lock_guard on the fast path is shown at the user's function") {
+TEST_CASE_TEMPLATE("a lock taken through a std wrapper on the fast path is shown at the user's function", Lock,
+                   fencedep::mutex, fencedep::recursive_mutex, fencedep::timed_mutex) {
     capture cap;
-    fencedep::mutex a{"A"};
+    Lock a{"A"};
     fencedep::mutex c{"C"};
     guard_only(a);  // {A} is a known chain from now on: the next A takes the fast path
     {
@@ -60,6 +77,26 @@ TEST_CASE("a lock taken through std::lock_guard on the fast path is shown at the
     INFO(cap.at(0).text);
     CHECK(contains(line, "user_holds_a_and_takes_c"));
     CHECK_FALSE(contains(line, "lock_guard"));
+    CHECK_FALSE(contains(line, "unique_lock"));
+}
+
+TEST_CASE("a condition variable's reacquisition of its mutex is shown at the user's call to wait") {
+    capture cap;
+    fencedep::mutex m{"M"};
+    fencedep::mutex c{"C"};
+    fencedep::condition_variable cv;
+    {
+        const std::lock_guard first(c);
+        const std::lock_guard second(m);  // C -> M
+    }
+    // M is first taken here; the wait in user_waits_then_takes_c takes it again.
+    std::unique_lock guard(m);
+    user_waits_then_takes_c(cv, guard, c);
+    REQUIRE(cap.kinds() == "circular_dependency");
+    const std::string line = held_line(cap.at(0), "M");
+    INFO(cap.at(0).text);
+    CHECK(contains(line, "user_waits_then_takes_c"));
+    CHECK_FALSE(contains(line, "condition_variable::"));  // a member, not the parameter type
 }
 
 TEST_CASE("a fence's lock held while its callbacks run is shown at the user's call to signal()") {

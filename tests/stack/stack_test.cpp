@@ -20,9 +20,6 @@
 
 #include <doctest/doctest.h>
 
-#define UNW_LOCAL_ONLY
-#include <libunwind.h>
-
 #include "stack/stack.h"
 
 using fencedep::frame;
@@ -608,21 +605,6 @@ TEST_CASE("symbolize handles shared libraries, late dlopen and bogus addresses")
         CHECK(own.module == executable_path());
         CHECK(own.module_offset == return_address_in(&capture_here) -
                                        reinterpret_cast<std::uintptr_t>(object_base(&capture_here)));
-    }
-
-    SUBCASE("unsymbolized traces drop libunwind's leading frames by address alone") {
-        const std::array<std::uintptr_t, 3> trace{return_address_in(&unw_backtrace),
-                                                  return_address_in(&capture_here),
-                                                  return_address_in(&getpid)};
-        const std::vector<frame> untrimmed = unsymbolized_stack(intern_stack(trace), false);
-        REQUIRE(untrimmed.size() == 3);
-        CHECK(untrimmed[0].module.find("libunwind") != std::string::npos);
-        const std::vector<frame> trimmed = unsymbolized_stack(intern_stack(trace));
-        REQUIRE(trimmed.size() == 2);
-        CHECK(trimmed[0].address == trace[1]);
-        CHECK(trimmed[0].module == executable_path());
-        CHECK(trimmed[0].function.empty());
-        CHECK(trimmed[1].module.find("libc.so") != std::string::npos);
     }
 
     SUBCASE("an address in no module gives an empty frame") {
