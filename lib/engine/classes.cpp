@@ -5,9 +5,10 @@
 // standard library is no site. std::make_unique, vector::emplace_back and optional::emplace
 // construct the lock in <bits/unique_ptr.h> or <bits/stl_construct.h>, so every lock made through
 // them, anywhere in the program, would share one class, and nesting two would read as a
-// self-deadlock. The site is then the first frame of the constructing stack that is the user's.
-// Finding it walks the stack once per lock built there (while fencedep is on: the walk must
-// happen while the constructor runs) and symbolizes once per distinct return address.
+// self-deadlock. The site is then the first frame of the constructing stack that is the user's,
+// found while the constructor runs (so only while fencedep is on). Each distinct return address
+// is symbolized once; after that, a lock built there costs a lookup of its constructor's caller,
+// which optimized code has inlined the library into, or a stack walk where it has not (-O0).
 //
 // Rule: a name is part of a site's identity only when it is a compile-time constant, lying in
 // the read-only image of a loaded object. Members named by literals in one constructor share
@@ -94,6 +95,12 @@ public:
         return sites_.emplace(address, std::move(site)).first->second;
     }
 
+    // `caller` if its inline chain holds a frame of the user's, else the first return address on
+    // the calling thread's stack that does; 0 if none does.
+    std::uintptr_t user_address(std::uintptr_t caller) {
+        return resolve(caller).found ? caller : first_user_address();
+    }
+
     // The first return address on the calling thread's stack whose inline chain holds a frame of
     // the user's; 0 if none does.
     std::uintptr_t first_user_address() {
@@ -177,63 +184,57 @@ raw_site raw_site_of(const lock_map& map) {
 }
 }  // namespace
 
-std::string short_function_name(std::string_view function) {
-    // Drop the parameter list (the first '(' outside template arguments, past "operator()"), then
-    // the return type (up to the last space outside template arguments).
-    // "(anonymous namespace)" is part of a name, parenthesis and space included.
+namespace {
+// Calls `at(i)` for each index of `text` outside template arguments and outside the words
+// "(anonymous namespace)", whose parenthesis and space are part of a name, until `at` is true.
+template <class At>
+void scan_top_level(std::string_view text, At at) {
     constexpr std::string_view anonymous = "(anonymous namespace)";
     int angle = 0;
-    std::size_t end = function.size();
-    for (std::size_t i = 0; i < function.size(); ++i) {
-        const char c = function[i];
-        if (function.substr(i).starts_with(anonymous))
+    for (std::size_t i = 0; i < text.size(); ++i) {
+        if (text.substr(i).starts_with(anonymous))
             i += anonymous.size() - 1;
-        else if (c == '<')
+        else if (text[i] == '<')
             ++angle;
-        else if (c == '>' && angle > 0)
+        else if (text[i] == '>' && angle > 0)
             --angle;
-        else if (c == '(' && angle == 0) {
-            if (function.substr(0, i).ends_with("operator") && function.substr(i).starts_with("()")) {
-                ++i;
-                continue;
-            }
-            end = i;
-            break;
-        }
+        else if (angle == 0 && at(i))
+            return;
     }
+}
+}  // namespace
+
+std::string short_function_name(std::string_view function) {
+    // Drop the parameter list (the first '(' past "operator()"), then the return type (up to the
+    // last space that does not follow "operator").
+    std::size_t end = function.size();
+    scan_top_level(function, [&](std::size_t i) {
+        const bool call_operator = function.substr(0, i).ends_with("operator") && function.substr(i).starts_with("()");
+        if (function[i] != '(' || call_operator)
+            return false;
+        end = i;
+        return true;
+    });
     const std::string_view name = function.substr(0, end);
     std::size_t start = 0;
-    angle = 0;
-    for (std::size_t i = 0; i < name.size(); ++i) {
-        if (name.substr(i).starts_with(anonymous))
-            i += anonymous.size() - 1;
-        else if (name[i] == '<')
-            ++angle;
-        else if (name[i] == '>' && angle > 0)
-            --angle;
-        else if (name[i] == ' ' && angle == 0 && !name.substr(0, i).ends_with("operator"))
+    scan_top_level(name, [&](std::size_t i) {
+        if (name[i] == ' ' && !name.substr(0, i).ends_with("operator"))
             start = i + 1;
-    }
+        return false;
+    });
     return std::string(name.substr(start));
 }
 
 const void* user_return_address(const void* return_address) {
-    const auto address = reinterpret_cast<std::uintptr_t>(return_address);
-    if (the_sites().resolve(address).found)
-        return return_address;
-    const std::uintptr_t user = the_sites().first_user_address();
+    const std::uintptr_t user = the_sites().user_address(reinterpret_cast<std::uintptr_t>(return_address));
     return user ? reinterpret_cast<const void*>(user) : return_address;
 }
 
 const void* user_construction_site(const char* file, const void* caller) {
     if (!standard_library_file(file))
         return nullptr;
-    reentry_guard guard;
-    // Optimized code inlines the library's constructing functions into the user's, so the
-    // caller's return address usually holds the user's frame already: a table lookup, no walk.
-    if (the_sites().resolve(reinterpret_cast<std::uintptr_t>(caller)).found)
-        return caller;
-    return reinterpret_cast<const void*>(the_sites().first_user_address());
+    const reentry_guard guard;
+    return reinterpret_cast<const void*>(the_sites().user_address(reinterpret_cast<std::uintptr_t>(caller)));
 }
 
 class_identity identify(const lock_map& map) {
@@ -244,10 +245,10 @@ class_identity identify(const lock_map& map) {
         return id;
     }
     const auto address = reinterpret_cast<std::uintptr_t>(engine_access::site_address(map));
-    std::uintptr_t code = engine_access::site_is_data(map) ? 0 : address;
     const char* file = engine_access::site_file(map);
-    if (!code && file && standard_library_file(file))
-        code = the_sites().first_user_address();  // built while fencedep was off: where it is taken
+    // A lock built in the standard library while fencedep was off: where it is taken.
+    const std::uintptr_t code =
+        address || !file || !standard_library_file(file) ? address : the_sites().first_user_address();
     if (engine_access::site_is_data(map)) {
         id.site = fmt::format("data@{:#x}/{}", address, the_sites().data_generation(address));
         id.site_name = data_symbol(engine_access::site_address(map), "lock");

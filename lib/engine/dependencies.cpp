@@ -48,13 +48,23 @@ context_record event::current_context() const {
 
 lock_ref event::ref(const held_lock& h) const {
     const lock_class& c = e_.classes[h.class_id];
-    lock_ref r{c.name, instance_label(*h.instance, c.base), h.instance, h.ip, h.site_stack, h.outer_ip, {}};
+    lock_ref r = named_ref(*h.instance, c.name, c.base, h.ip);
+    r.stack = h.site_stack;
+    r.outer_ip = h.outer_ip;
     // The frames the lock was taken under, if they are still the ones pushed: the serial of the
     // innermost one tells a frame pushed later at the same depth apart.
     const unsigned depth = h.frame_depth;
     if (depth > 0 && depth <= std::min(ts_.frame_depth, max_context_frames) &&
         ts_.frame_serials[depth - 1] == h.frame_serial)
         r.context = copy_frames(ts_, depth);
+    return r;
+}
+
+lock_ref event::acquiring(std::uint32_t class_id, const lock_map& instance, const void* ip) {
+    const lock_class& c = e_.classes[class_id];
+    lock_ref r = named_ref(instance, c.name, c.base, ip);
+    r.stack = current_stack();
+    r.context = current_context();
     return r;
 }
 
@@ -124,7 +134,7 @@ event::dependency event::add_dependency(const held_lock& prev, std::uint32_t nex
         if (!first_report(cycle))
             return dependency::refused;
         auto& r = reports_.add(report_kind::circular_dependency, ts_);
-        r.subject = {e_.classes[next].name, instance_label(*instance, e_.classes[next].base), instance, ip, current_stack(), nullptr, current_context()};
+        r.subject = acquiring(next, *instance, ip);
         r.held = ref(prev);
         // path: next = c0 -> c1 -> ... -> ck = prev. Printed from #k (prev) down to #0 (next);
         // link i shows the stack of the edge that reached c_i.
@@ -186,7 +196,7 @@ bool event::validate(std::uint32_t class_id, const lock_map* instance, const voi
         covered = false;
         if (first_report({0x5ec, class_id})) {
             auto& r = reports_.add(report_kind::recursive_locking, ts_);
-            r.subject = {e_.classes[class_id].name, instance_label(*instance, e_.classes[class_id].base), instance, ip, current_stack(), nullptr, current_context()};
+            r.subject = acquiring(class_id, *instance, ip);
             r.held = ref(*h);
             explain_recursion(r, e_.classes[class_id]);
             r.stack = current_stack();

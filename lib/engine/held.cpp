@@ -110,7 +110,7 @@ void report_depth_exceeded(thread_state& ts, report_queue& reports, const lock_m
     event ev(e, ts, reports);
     auto& r = reports.add(report_kind::lock_depth_exceeded, ts);
     r.title = "BUG: max_lock_depth too low!";
-    r.subject = {name, instance_label(map, name), &map, ip, 0, nullptr, {}};
+    r.subject = named_ref(map, name, name, ip);
     r.lines.push_back(fmt::format("depth: {}  max: {}!", ts.depth + 1, ts.capacity));
     r.lines.push_back(fmt::format("raise it with FENCEDEP_OPTIONS=max_lock_depth={}", std::max(ts.capacity * 2, 1u)));
     r.lines.push_back("locks past the limit are not validated; this is reported once");
@@ -163,7 +163,7 @@ void acquire_event(lock_map& map, unsigned subclass, bool trylock, const void* i
     if (bad_subclass && ev.first_report({0x5ab, reinterpret_cast<std::uintptr_t>(key), asked_subclass})) {
         auto& r = scope.reports.add(report_kind::invalid_subclass, *ts);
         r.title = fmt::format("BUG: looking up invalid subclass: {}", asked_subclass);
-        r.subject = {identity.name, instance_label(map, identity.name), &map, ip, 0, nullptr, {}};
+        r.subject = named_ref(map, identity.name, identity.name, ip);
         r.lines.push_back(fmt::format("looking up invalid subclass: {} (subclasses are 0 to {})", asked_subclass,
                                       lock_map::max_subclass));
         r.lines.push_back("the acquisition is recorded as subclass 0");
@@ -277,9 +277,8 @@ void release_event(lock_map& map, const void* ip) {
     if (!ev.first_report(identity))
         return;
     auto& r = reports.add(report_kind::bad_unlock_balance, *ts);
-    if (class_id)
-        name = e.classes[class_id].base;
-    r.subject = {class_id ? e.classes[class_id].name : name, instance_label(map, name), &map, ip, 0, nullptr, {}};
+    r.subject = class_id ? named_ref(map, e.classes[class_id].name, e.classes[class_id].base, ip)
+                         : named_ref(map, name, name, ip);
     r.stack = ev.current_stack();
     ev.snapshot_held(r);
 }

@@ -160,6 +160,8 @@ public:
     void report_table_full(const char* table, std::uint32_t capacity, const char* option);
     void snapshot_held(pending_report& r) const;
     lock_ref ref(const held_lock& h) const;
+    // The lock of class `class_id` being acquired now, with the current stack and context.
+    lock_ref acquiring(std::uint32_t class_id, const lock_map& instance, const void* ip);
     stack_id current_stack();
     // Whether a report identified by `identity` (a kind tag, then what makes it distinct) is
     // new; it is remembered either way.
@@ -203,11 +205,12 @@ std::string thread_label(const thread_state& ts);
 // Folds the words in order into a report identity.
 std::uint64_t hash_words(std::span<const std::uint64_t> words);
 
-// The lock's own name where its class goes by another (a name made at run time, or a keyed
-// class first named by another lock), so that a report can tell instances of one class apart.
-inline std::string instance_label(const lock_map& map, const std::string& class_name) {
-    const char* name = engine_access::name(map);
-    return name && class_name != name ? std::string(name) : std::string();
+// A report's line for `map` under the class name `name` (`base` without its suffixes). The
+// lock's own name goes beside it where the class goes by another (a name made at run time, or a
+// keyed class first named by another lock), so that a report tells instances of one class apart.
+inline lock_ref named_ref(const lock_map& map, std::string name, std::string_view base, const void* ip) {
+    const char* own = engine_access::name(map);
+    return {std::move(name), own && base != own ? std::string(own) : std::string(), &map, ip, 0, nullptr, {}};
 }
 
 // The key of a construction-site lock. Without `identity`: the key of a site seen before, or
