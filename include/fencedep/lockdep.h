@@ -172,6 +172,22 @@ struct data_site {
 FENCEDEP_API void forget_data_site(const void* address) noexcept;
 
 // ---------------------------------------------------------------------------------------------
+// lock_kind: how an acquisition holds its lock (lockdep's `read` argument).
+//
+// The kind decides what can block what (lockdep.md §1.7): a writer blocks everyone; a
+// non-recursive reader can wait behind a *waiting* writer, so against other readers it behaves
+// like a lock; a recursive reader never waits for a waiting writer, so readers never block it.
+// Hence two recursive readers in opposite orders are no deadlock, while the same inversion with a
+// non-recursive reader or a writer on either side is one.
+// ---------------------------------------------------------------------------------------------
+enum class lock_kind : std::uint8_t {
+    write = 0,           // exclusive: mutex, spinlock, the write side of a reader/writer lock
+    read = 1,            // shared, non-recursive: std::shared_mutex's readers, the kernel's rwsem
+    recursive_read = 2,  // shared, recursive: a reader-preferring rwlock's readers (glibc's default
+                         // pthread_rwlock_t, the kernel's rwlock_t in interrupt context)
+};
+
+// ---------------------------------------------------------------------------------------------
 // lock_map: a pseudo-lock, the engine's one entry point.
 //
 // Every instrumented primitive, fencedep's own locks, the fence layer, the pthread preload and
@@ -203,7 +219,13 @@ FENCEDEP_API void forget_data_site(const void* address) noexcept;
 //   acquire():     recursive locking (the class is already held by this thread), circular
 //                  dependency (a path from the new class back to a held class exists), and
 //                  held-lock stack overflow. Validation happens before the caller blocks.
-//   try_acquire(): nothing is validated (a trylock cannot block); the lock is pushed on the
+//   acquire_read(), acquire_recursive_read(): the same, for a reader (lock_kind). Following
+//                  lockdep, only cycles that can deadlock are reported: a cycle is one when no
+//                  lock on it is entered as a recursive reader and left while held shared
+//                  (a "strong" cycle, lockdep.md §1.7). Taking a class already held is
+//                  recursive locking, except a recursive read of a class this thread holds for
+//                  reading.
+//   try_*():       nothing is validated (a trylock cannot block); the lock is pushed on the
 //                  held stack and later acquisitions record edges out of it.
 //   release():     bad unlock balance (the lock is not held by this thread). Releasing a lock
 //                  that is not on top of the stack is legal.
@@ -235,7 +257,13 @@ public:
     void acquire(unsigned subclass = 0, const void* outer_ip = __builtin_return_address(0)) noexcept;
     // Records a successful trylock.
     void try_acquire(unsigned subclass = 0, const void* outer_ip = __builtin_return_address(0)) noexcept;
-    // Records the release of the lock by this thread.
+    // The same for readers: lock_kind::read (acquire_read) and lock_kind::recursive_read.
+    void acquire_read(unsigned subclass = 0, const void* outer_ip = __builtin_return_address(0)) noexcept;
+    void acquire_recursive_read(unsigned subclass = 0, const void* outer_ip = __builtin_return_address(0)) noexcept;
+    void try_acquire_read(unsigned subclass = 0, const void* outer_ip = __builtin_return_address(0)) noexcept;
+    void try_acquire_recursive_read(unsigned subclass = 0,
+                                    const void* outer_ip = __builtin_return_address(0)) noexcept;
+    // Records the release of the lock by this thread, whatever its kind.
     void release() noexcept;
 
     // The engine's view of one acquisition. `ip` is the acquire site printed as "at:"; null
@@ -243,6 +271,7 @@ public:
     struct acquisition {
         unsigned subclass = 0;
         bool trylock = false;
+        lock_kind kind = lock_kind::write;
         const void* ip = nullptr;
         const void* outer_ip = nullptr;  // the return address of the function `ip` lies in
     };

@@ -2,6 +2,7 @@
 // Dependencies and cycles: what one acquisition records in the class graph, and when it is a
 // "possible circular locking dependency" or "possible recursive locking".
 #include <algorithm>
+#include <bit>
 
 #include <fmt/format.h>
 
@@ -49,6 +50,7 @@ context_record event::current_context() const {
 lock_ref event::ref(const held_lock& h) const {
     const lock_class& c = e_.classes[h.class_id];
     lock_ref r = named_ref(*h.instance, c.name, c.base, h.ip);
+    r.kind = h.kind;
     r.stack = h.site_stack;
     r.outer_ip = h.outer_ip;
     // The frames the lock was taken under, if they are still the ones pushed: the serial of the
@@ -60,9 +62,10 @@ lock_ref event::ref(const held_lock& h) const {
     return r;
 }
 
-lock_ref event::acquiring(std::uint32_t class_id, const lock_map& instance, const void* ip) {
+lock_ref event::acquiring(std::uint32_t class_id, lock_kind kind, const lock_map& instance, const void* ip) {
     const lock_class& c = e_.classes[class_id];
     lock_ref r = named_ref(instance, c.name, c.base, ip);
+    r.kind = kind;
     r.stack = current_stack();
     r.context = current_context();
     return r;
@@ -114,38 +117,56 @@ void event::explain_recursion(pending_report& r, const lock_class& c) const {
                       "one is taken inside the other by design, take the inner one with lock_nested(1)");
 }
 
-// Rule: an edge prev -> next that would close a cycle is reported, once per distinct cycle, and
-// never added, so that the graph stays acyclic (the shortest cycle is what the splat shows, and
-// an acyclic graph is what an incremental topological order needs).
-event::dependency event::add_dependency(const held_lock& prev, std::uint32_t next, const lock_map* instance,
-                                        const void* ip) {
-    graph& g = e_.dependencies;
-    if (g.find_edge(prev.class_id, next) != graph::none)
+// Rule: a dependency prev -> next that would close a strong cycle is reported, once per distinct
+// cycle, and never added, so that the graph has no strong cycle (the shortest cycle is what the
+// splat shows).
+//
+// Rule (read/write, lockdep.md §1.7): the search looks for a strong path from next back to prev.
+// It starts as a recursive reader's when next is taken as one (next may then not be left as a
+// shared holder), and it closes at prev whatever arrives when prev is held exclusively, but only
+// with a non-recursive arrival when prev is held shared: a recursive reader is never blocked by
+// a reader. So two recursive readers taken in opposite orders around a lock are no cycle, while
+// the same with a non-recursive reader or a writer on either side is one.
+//
+// A dependency of a kind an edge already has needs no search: a cycle through it would have been
+// found when the last edge of that cycle was added. A same-class "dependency" is a read
+// recursion the held-stack rule allowed; it adds nothing the search could use.
+event::dependency event::add_dependency(const held_lock& prev, std::uint32_t next, lock_kind kind,
+                                        const lock_map* instance, const void* ip) {
+    if (prev.class_id == next)
         return dependency::recorded;
-    std::vector<std::uint32_t> path;
-    if (g.find_path(next, prev.class_id, path)) {
+    graph& g = e_.dependencies;
+    const unsigned bit = dep_bit(prev.kind, kind);
+    const auto dep = static_cast<std::uint8_t>(1u << bit);
+    const std::uint32_t existing = g.find_edge(prev.class_id, next);
+    if (existing != graph::none && (g.at(existing).deps & dep))
+        return dependency::recorded;
+    std::vector<graph::step> path;
+    if (g.find_path(next, prev.class_id, kind == lock_kind::recursive_read, prev.kind == lock_kind::write, path)) {
         // Report each distinct cycle once: identify it by its classes, rotated to start at the
         // smallest id, so the same cycle closed from any of its edges is one report.
         std::vector<std::uint64_t> cycle{prev.class_id};
-        for (std::uint32_t edge : path)
-            cycle.push_back(g.at(edge).from);
+        for (const graph::step& step : path)
+            cycle.push_back(g.at(step.edge).from);
         std::rotate(cycle.begin(), std::min_element(cycle.begin(), cycle.end()), cycle.end());
         cycle.insert(cycle.begin(), 0xc1c1e);
         if (!first_report(cycle))
             return dependency::refused;
         auto& r = reports_.add(report_kind::circular_dependency, ts_);
-        r.subject = acquiring(next, *instance, ip);
+        r.subject = acquiring(next, kind, *instance, ip);
         r.held = ref(prev);
         // path: next = c0 -> c1 -> ... -> ck = prev. Printed from #k (prev) down to #0 (next);
-        // link i shows the stack of the edge that reached c_i.
+        // link i shows the stack of the dependency that reached c_i, of the kind the cycle uses.
         for (std::size_t i = path.size(); i > 0; --i) {
-            const auto& edge = g.at(path[i - 1]);
-            const edge_record& rec = e_.edge_records[edge.payload];
-            r.chain.push_back({e_.classes[edge.to].name, rec.stack,
+            const graph::step& step = path[i - 1];
+            const auto& edge = g.at(step.edge);
+            const edge_record::dependency& rec =
+                e_.edge_records[edge.payload].by_kind[static_cast<unsigned>(std::countr_zero(step.dep))];
+            r.chain.push_back({e_.classes[edge.to].name, rec.to_kind, rec.stack,
                                rec.context == graph::none ? context_record{} : e_.contexts[rec.context]});
         }
-        r.chain.push_back({e_.classes[next].name, current_stack(), current_context()});
-        r.parent = e_.classes[g.at(path.back()).from].name;
+        r.chain.push_back({e_.classes[next].name, kind, current_stack(), current_context()});
+        r.parent = e_.classes[g.at(path.back().edge).from].name;
         r.stack = current_stack();
         snapshot_held(r);
         return dependency::refused;
@@ -155,14 +176,21 @@ event::dependency event::add_dependency(const held_lock& prev, std::uint32_t nex
         context = static_cast<std::uint32_t>(e_.contexts.size());
         e_.contexts.push_back(current_context());
     }
-    const auto payload = static_cast<std::uint32_t>(e_.edge_records.size());
-    if (g.add_edge(prev.class_id, next, payload) == graph::none) {
-        if (context != graph::none)
-            e_.contexts.pop_back();
-        report_table_full("dependency", g.max_edges(), "max_edges");
-        return dependency::full;
+    std::uint32_t payload;
+    if (existing != graph::none) {
+        g.add_deps(existing, dep);
+        payload = g.at(existing).payload;
+    } else {
+        payload = static_cast<std::uint32_t>(e_.edge_records.size());
+        if (g.add_edge(prev.class_id, next, payload, dep) == graph::none) {
+            if (context != graph::none)
+                e_.contexts.pop_back();
+            report_table_full("dependency", g.max_edges(), "max_edges");
+            return dependency::full;
+        }
+        e_.edge_records.emplace_back();
     }
-    e_.edge_records.push_back({current_stack(), context});
+    e_.edge_records[payload].by_kind[bit] = {current_stack(), context, kind};
     return dependency::recorded;
 }
 
@@ -180,23 +208,32 @@ event::dependency event::add_dependency(const held_lock& prev, std::uint32_t nex
 // fencedep goes on validating, so the walk goes on down the held stack past every lock that is
 // not covered, recording an edge from each, until it has recorded one from a covered lock (or
 // reached the bottom of the segment). `next` itself is covered unless an edge was refused on
-// the way. Its coverage depends only on the sequence of held classes (the graph only grows, and
+// the way, or it is taken as a recursive reader: a path that arrives at a recursive reader can
+// never leave it while it is held shared (the strong-path rule above), so the locks below it
+// reach nothing through it. Its coverage depends only on the sequence of held classes (the graph only grows, and
 // an edge refused once stays refused while the graph is acyclic), so it is cached with the
 // chain: under the chain key when covered, under the key mixed with uncovered_chain when not.
-bool event::validate(std::uint32_t class_id, const lock_map* instance, const void* ip, std::uint64_t chain_key,
-                     unsigned base) {
+//
+// Rule (recursion, lockdep's check_deadlock): taking a class this thread already holds is
+// "possible recursive locking", except a recursive read of a class held for reading, which no
+// reader blocks. A non-recursive reader may wait behind a writer that waits for the reader
+// already held, so for it a second read of its class is a self-deadlock.
+bool event::validate(std::uint32_t class_id, lock_kind kind, const lock_map* instance, const void* ip,
+                     std::uint64_t chain_key, unsigned base) {
     // Another thread may have validated this chain while we waited for the lock.
     if (const chain_state known = cached_chain(chain_key); known != chain_state::unknown)
         return known == chain_state::covered;
-    bool covered = true;
-    const auto same_class = [&](const held_lock& h) { return h.class_id == class_id; };
+    bool covered = kind != lock_kind::recursive_read;
+    const auto same_class = [&](const held_lock& h) {
+        return h.class_id == class_id && !(kind == lock_kind::recursive_read && h.kind != lock_kind::write);
+    };
     if (const held_lock* h = std::find_if(ts_.held.get(), ts_.held.get() + ts_.depth, same_class);
         h != ts_.held.get() + ts_.depth) {
         // A recursive acquisition records nothing, as in lockdep: its only news is the report.
         covered = false;
         if (first_report({0x5ec, class_id})) {
             auto& r = reports_.add(report_kind::recursive_locking, ts_);
-            r.subject = acquiring(class_id, *instance, ip);
+            r.subject = acquiring(class_id, kind, *instance, ip);
             r.held = ref(*h);
             explain_recursion(r, e_.classes[class_id]);
             r.stack = current_stack();
@@ -205,7 +242,7 @@ bool event::validate(std::uint32_t class_id, const lock_map* instance, const voi
     } else {
         for (unsigned i = ts_.depth; i > base; --i) {
             const held_lock& below = ts_.held[i - 1];
-            const dependency d = add_dependency(below, class_id, instance, ip);
+            const dependency d = add_dependency(below, class_id, kind, instance, ip);
             if (d == dependency::full)
                 return false;
             if (d == dependency::refused)

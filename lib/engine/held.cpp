@@ -18,11 +18,13 @@ namespace fencedep {
 namespace detail {
 namespace {
 
-void push_held(thread_state& ts, std::uint32_t class_id, bool trylock, bool covered, const lock_map& map,
-               const void* ip, const void* outer_ip, std::uint64_t chain_key, stack_id site_stack) noexcept {
+void push_held(thread_state& ts, std::uint32_t class_id, bool trylock, lock_kind kind, bool covered,
+               const lock_map& map, const void* ip, const void* outer_ip, std::uint64_t chain_key,
+               stack_id site_stack) noexcept {
     const unsigned frames = std::min(ts.frame_depth, max_context_frames);
     ts.held[ts.depth++] = held_lock{class_id,
                                     trylock,
+                                    kind,
                                     covered,
                                     static_cast<std::uint16_t>(frames),
                                     frames ? ts.frame_serials[frames - 1] : 0,
@@ -62,7 +64,7 @@ void rekey(thread_state& ts) noexcept {
         if (slot == ts.depth)
             break;
         ts.held[slot].prev_chain_key = key;
-        key = chain_key_mix(key, ts.held[slot].class_id);
+        key = chain_key_mix(key, held_id(ts.held[slot].class_id, ts.held[slot].kind));
     }
     ts.chain_key = key;
 }
@@ -70,7 +72,8 @@ void rekey(thread_state& ts) noexcept {
 // The hot path: an acquisition whose chain was validated before. It needs no lock, allocates
 // nothing and cannot report, so it also needs no re-entry guard. Returns false to send the
 // acquisition to the slow path, which redoes every step.
-bool fast_acquire(lock_map& map, unsigned subclass, bool trylock, const void* ip, const void* outer_ip) noexcept {
+bool fast_acquire(lock_map& map, unsigned subclass, bool trylock, lock_kind kind, const void* ip,
+                  const void* outer_ip) noexcept {
     thread_state* ts = this_thread_state;
     if (!ts || ts->epoch != hot.epoch.load(std::memory_order_acquire) || subclass > lock_map::max_subclass)
         return false;
@@ -89,7 +92,7 @@ bool fast_acquire(lock_map& map, unsigned subclass, bool trylock, const void* ip
     const std::uint32_t class_id = cached_class(*key, subclass);
     if (!class_id)
         return false;
-    const std::uint64_t chain_key = chain_key_mix(ts->chain_key, class_id);
+    const std::uint64_t chain_key = chain_key_mix(ts->chain_key, held_id(class_id, kind));
     bool covered = false;
     if (!trylock) {
         const chain_state known = cached_chain(chain_key);
@@ -97,7 +100,7 @@ bool fast_acquire(lock_map& map, unsigned subclass, bool trylock, const void* ip
             return false;
         covered = known == chain_state::covered;
     }
-    push_held(*ts, class_id, trylock, covered, map, ip, outer_ip, chain_key, 0);
+    push_held(*ts, class_id, trylock, kind, covered, map, ip, outer_ip, chain_key, 0);
     return true;
 }
 
@@ -118,7 +121,8 @@ void report_depth_exceeded(thread_state& ts, report_queue& reports, const lock_m
     ev.snapshot_held(r);
 }
 
-void acquire_event(lock_map& map, unsigned subclass, bool trylock, const void* ip, const void* outer_ip) {
+void acquire_event(lock_map& map, unsigned subclass, bool trylock, lock_kind kind, const void* ip,
+                   const void* outer_ip) {
     if (reentry_guard::raised())
         return;
     // A new instance of a site seen before finds its key by one lookup, and then, its chain
@@ -128,7 +132,7 @@ void acquire_event(lock_map& map, unsigned subclass, bool trylock, const void* i
         if (lock_class_key* key = site_key(map, nullptr))
             engine_access::set_key(map, key);
     }
-    if (fast_acquire(map, subclass, trylock, ip, outer_ip))
+    if (fast_acquire(map, subclass, trylock, kind, ip, outer_ip))
         return;
     event_scope scope;
     thread_state* ts = scope.ts;
@@ -172,14 +176,14 @@ void acquire_event(lock_map& map, unsigned subclass, bool trylock, const void* i
     const std::uint32_t class_id = ev.register_class(key, subclass, identity);
     if (!class_id)
         return;
-    const std::uint64_t chain_key = chain_key_mix(ts->chain_key, class_id);
+    const std::uint64_t chain_key = chain_key_mix(ts->chain_key, held_id(class_id, kind));
     stack_id site_stack = 0;
     bool covered = false;
     if (!trylock) {
-        covered = ev.validate(class_id, &map, ip, chain_key, ts->segment_base);
+        covered = ev.validate(class_id, kind, &map, ip, chain_key, ts->segment_base);
         site_stack = ev.current_stack();
     }
-    push_held(*ts, class_id, trylock, covered, map, ip, outer_ip, chain_key, site_stack);
+    push_held(*ts, class_id, trylock, kind, covered, map, ip, outer_ip, chain_key, site_stack);
 }
 
 // Finds `map` in the held stack, from the top. Returns the depth index or -1.
@@ -210,7 +214,7 @@ void remove_held(thread_state& ts, unsigned index, report_queue& reports) {
         held_lock& h = ts.held[i];
         if (h.trylock)
             continue;
-        const std::uint64_t chain_key = chain_key_mix(h.prev_chain_key, h.class_id);
+        const std::uint64_t chain_key = chain_key_mix(h.prev_chain_key, held_id(h.class_id, h.kind));
         if (const chain_state known = cached_chain(chain_key); known != chain_state::unknown) {
             h.covered = known == chain_state::covered;
             continue;
@@ -221,7 +225,8 @@ void remove_held(thread_state& ts, unsigned index, report_queue& reports) {
             break;
         // Validated against the locks below it only, as when it was taken.
         ts.depth = i;
-        h.covered = event(e, ts, reports).validate(h.class_id, h.instance, h.ip, chain_key, segment_base_at(ts, i));
+        h.covered = event(e, ts, reports)
+                        .validate(h.class_id, h.kind, h.instance, h.ip, chain_key, segment_base_at(ts, i));
         ts.depth = depth;
     }
 }
@@ -390,12 +395,32 @@ lock_map::~lock_map() {
 
 void lock_map::acquire(unsigned subclass, const void* outer_ip) noexcept {
     if (enabled())
-        acquire_event(*this, subclass, false, __builtin_return_address(0), outer_ip);
+        acquire_event(*this, subclass, false, lock_kind::write, __builtin_return_address(0), outer_ip);
 }
 
 void lock_map::try_acquire(unsigned subclass, const void* outer_ip) noexcept {
     if (enabled())
-        acquire_event(*this, subclass, true, __builtin_return_address(0), outer_ip);
+        acquire_event(*this, subclass, true, lock_kind::write, __builtin_return_address(0), outer_ip);
+}
+
+void lock_map::acquire_read(unsigned subclass, const void* outer_ip) noexcept {
+    if (enabled())
+        acquire_event(*this, subclass, false, lock_kind::read, __builtin_return_address(0), outer_ip);
+}
+
+void lock_map::acquire_recursive_read(unsigned subclass, const void* outer_ip) noexcept {
+    if (enabled())
+        acquire_event(*this, subclass, false, lock_kind::recursive_read, __builtin_return_address(0), outer_ip);
+}
+
+void lock_map::try_acquire_read(unsigned subclass, const void* outer_ip) noexcept {
+    if (enabled())
+        acquire_event(*this, subclass, true, lock_kind::read, __builtin_return_address(0), outer_ip);
+}
+
+void lock_map::try_acquire_recursive_read(unsigned subclass, const void* outer_ip) noexcept {
+    if (enabled())
+        acquire_event(*this, subclass, true, lock_kind::recursive_read, __builtin_return_address(0), outer_ip);
 }
 
 void lock_map::release() noexcept {
@@ -405,7 +430,8 @@ void lock_map::release() noexcept {
 
 void lock_map::acquire(const acquisition& how) noexcept {
     if (enabled())
-        acquire_event(*this, how.subclass, how.trylock, how.ip ? how.ip : __builtin_return_address(0), how.outer_ip);
+        acquire_event(*this, how.subclass, how.trylock, how.kind, how.ip ? how.ip : __builtin_return_address(0),
+                      how.outer_ip);
 }
 
 void lock_map::release(const void* ip) noexcept {

@@ -71,11 +71,21 @@ struct lock_class {
     std::string site;       // a construction-site class's site ("db.cc:42 in DB::DB"); else empty
 };
 
-// Where and under which fence context an edge was first recorded.
+// Where and under which fence context each kind of an edge was first recorded (graph::dep_*,
+// numbered by dep_bit), so that a splat shows the acquisition of the kind its cycle uses.
 struct edge_record {
-    stack_id stack;
-    std::uint32_t context;  // index into engine_state::contexts, or graph::none
+    struct dependency {
+        stack_id stack = 0;
+        std::uint32_t context = 0;  // index into engine_state::contexts, or graph::none
+        lock_kind to_kind = lock_kind::write;  // how the edge's `to` was taken
+    };
+    dependency by_kind[graph::dep_kinds];
 };
+
+// The bit number of the dependency kind of `prev` held as `held`, then `next` taken as `taken`.
+inline unsigned dep_bit(lock_kind held, lock_kind taken) noexcept {
+    return (held == lock_kind::write ? 0u : 2u) + (taken == lock_kind::recursive_read ? 1u : 0u);
+}
 
 struct engine_state {
     std::mutex mutex;  // a plain std::mutex: the engine's own locks are never instrumented
@@ -130,8 +140,15 @@ inline bool cache_chain(std::uint64_t chain_key, bool covered) {
     return hot.chains.insert(covered ? chain_key : chain_key ^ uncovered_chain);
 }
 
-// Mixed into the chain key where a deferred_work segment starts; never a class id.
+// Mixed into the chain key where a deferred_work segment starts; never a held_id.
 inline constexpr std::uint32_t segment_marker = 0xffffffffu;
+
+// What a held lock adds to the chain key: its class and its kind, so that a chain validated for
+// a reader does not stand for the same classes taken by a writer (class ids stay below 2^22,
+// options.cpp).
+inline std::uint32_t held_id(std::uint32_t class_id, lock_kind kind) noexcept {
+    return class_id | static_cast<std::uint32_t>(kind) << 30;
+}
 
 // Everything a single event may need to report, delivered after the engine lock is dropped.
 class report_queue {
@@ -155,13 +172,14 @@ public:
     // Validates the acquisition of `class_id` on top of the thread's held stack (the locks below
     // `base` belong to enclosing segments and record no edges to it). Inserts the chain and
     // returns whether the new lock is covered (see the recording rule in dependencies.cpp).
-    bool validate(std::uint32_t class_id, const lock_map* instance, const void* ip, std::uint64_t chain_key,
-                  unsigned base);
+    bool validate(std::uint32_t class_id, lock_kind kind, const lock_map* instance, const void* ip,
+                  std::uint64_t chain_key, unsigned base);
     void report_table_full(const char* table, std::uint32_t capacity, const char* option);
     void snapshot_held(pending_report& r) const;
     lock_ref ref(const held_lock& h) const;
-    // The lock of class `class_id` being acquired now, with the current stack and context.
-    lock_ref acquiring(std::uint32_t class_id, const lock_map& instance, const void* ip);
+    // The lock of class `class_id` being acquired now as `kind`, with the current stack and
+    // context.
+    lock_ref acquiring(std::uint32_t class_id, lock_kind kind, const lock_map& instance, const void* ip);
     stack_id current_stack();
     // Whether a report identified by `identity` (a kind tag, then what makes it distinct) is
     // new; it is remembered either way.
@@ -174,7 +192,8 @@ public:
 private:
     enum class dependency { recorded, refused, full };
     void explain_recursion(pending_report& r, const lock_class& c) const;
-    dependency add_dependency(const held_lock& prev, std::uint32_t next, const lock_map* instance, const void* ip);
+    dependency add_dependency(const held_lock& prev, std::uint32_t next, lock_kind kind, const lock_map* instance,
+                              const void* ip);
 
     engine_state& e_;
     thread_state& ts_;
@@ -210,7 +229,13 @@ std::uint64_t hash_words(std::span<const std::uint64_t> words);
 // keyed class first named by another lock), so that a report tells instances of one class apart.
 inline lock_ref named_ref(const lock_map& map, std::string name, std::string_view base, const void* ip) {
     const char* own = engine_access::name(map);
-    return {std::move(name), own && base != own ? std::string(own) : std::string(), &map, ip, 0, nullptr, {}};
+    lock_ref r;
+    r.name = std::move(name);
+    if (own && base != own)
+        r.label = own;
+    r.instance = &map;
+    r.ip = ip;
+    return r;
 }
 
 // The key of a construction-site lock. Without `identity`: the key of a site seen before, or

@@ -18,9 +18,11 @@ inline constexpr unsigned max_context_frames = 32;
 struct held_lock {
     std::uint32_t class_id;
     bool trylock;
+    lock_kind kind;
     // Whether every lock held below this one in its segment is known to precede its class in the
-    // graph (directly or through a path). Trylocks, recursive acquisitions and acquisitions with
-    // a refused edge are not covered; see the recording rule in dependencies.cpp.
+    // graph through a path that goes on through it (a strong path, dependencies.cpp). Trylocks,
+    // recursive readers, recursive acquisitions and acquisitions with a refused edge are not
+    // covered; see the recording rule in dependencies.cpp.
     bool covered;
     // The context frames active at the acquisition: the depth, and the serial of the innermost
     // one, so that a report can tell whether those frames are still the ones pushed now.

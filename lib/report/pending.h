@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -34,6 +35,8 @@ struct context_record {
 struct lock_ref {
     std::string name;              // class name with #version and /subclass suffixes
     std::string label;             // the lock's own name where it differs from its class's; else empty
+    // How the lock is held or being taken; empty for a lock that is not held (a bad unlock).
+    std::optional<lock_kind> kind;
     const void* instance = nullptr;
     const void* ip = nullptr;      // acquire site ("at:"); null if unknown
     stack_id stack = 0;            // the acquisition's stack, if it was captured; preferred to ip
@@ -46,6 +49,7 @@ struct lock_ref {
 // One "-> #N" entry of a circular dependency.
 struct chain_link {
     std::string name;
+    lock_kind kind = lock_kind::write;  // how the link's lock was taken when its edge was recorded
     stack_id stack = 0;
     context_record context;
 };

@@ -194,8 +194,26 @@ frame renderer::acquire_site(const lock_ref& lock) {
     return at;
 }
 
+// How a lock is held or taken, as every lock line shows it: "{write}", "{read}" (a
+// non-recursive reader) or "{recursive read}"; "{not held}" for a lock released but not held.
+std::string_view kind_mark(std::optional<lock_kind> kind) {
+    if (!kind)
+        return "{not held}";
+    switch (*kind) {
+    case lock_kind::write: return "{write}";
+    case lock_kind::read: return "{read}";
+    case lock_kind::recursive_read: return "{recursive read}";
+    }
+    return "{write}";
+}
+
+// The scenario's verb: lockdep writes rlock() for a reader's acquisition.
+std::string_view take(std::optional<lock_kind> kind) {
+    return kind && *kind != lock_kind::write ? "rlock" : "lock";
+}
+
 void renderer::lock_line(const lock_ref& lock) {
-    std::string text = fmt::format("{} ({}){{....}}", fmt::ptr(lock.instance), lock.name);
+    std::string text = fmt::format("{} ({}){}", fmt::ptr(lock.instance), lock.name, kind_mark(lock.kind));
     if (!lock.label.empty())
         text += fmt::format(" \"{}\"", lock.label);
     if (lock.stack || lock.ip)
@@ -248,7 +266,7 @@ void renderer::circular() {
         const chain_link& link = p_.chain[i];
         const std::size_t number = n - 1 - i;
         line("");
-        line("-> #{} ({}){{....}}:", number, link.name);
+        line("-> #{} ({}){}:", number, link.name, kind_mark(link.kind));
         auto trace = number == 0 ? current_ : frames(link.stack);
         stack(trace, "      ");
         context(link.context, number == 0 ? "taken while" : "recorded while", "      ");
@@ -270,10 +288,10 @@ void renderer::circular() {
     line("");
     line("       CPU0                    CPU1");
     line("       ----                    ----");
-    line("  lock({});", prev);
+    line("  {}({});", take(p_.held.kind), prev);
     line("                               lock({});", p_.parent);
     line("                               lock({});", prev);
-    line("  lock({});", next);
+    line("  {}({});", take(p_.subject.kind), next);
     line("");
     line(" *** DEADLOCK ***");
     line("");
@@ -295,8 +313,8 @@ void renderer::recursive() {
     line("");
     line("       CPU0");
     line("       ----");
-    line("  lock({});", p_.held.name);
-    line("  lock({});", p_.subject.name);
+    line("  {}({});", take(p_.held.kind), p_.held.name);
+    line("  {}({});", take(p_.subject.kind), p_.subject.name);
     line("");
     line(" *** DEADLOCK ***");
     line("");

@@ -168,8 +168,8 @@ TEST_CASE("locks built at one line with names made at run time share the line's 
     CHECK(r.classes[1] == r.classes[0]);
     INFO(r.text);
     // Each instance keeps its own name beside the class's.
-    CHECK(contains(r.text, "){....} \"conn-17\", at: "));
-    CHECK(contains(r.text, "){....} \"conn-18\", at: "));
+    CHECK(contains(r.text, "){write} \"conn-17\", at: "));
+    CHECK(contains(r.text, "){write} \"conn-18\", at: "));
     CHECK(contains(r.text, "the two are different instances, "));
     CHECK(contains(r.text, " \"conn-17\" and "));
 

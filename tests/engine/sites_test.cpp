@@ -14,11 +14,11 @@ using engine_test::contains;
 
 namespace {
 
-// The line of the held lock `name` in the held-locks list ("#0: 0x... (name){....}, at: ...").
+// The line of the held lock `name` in the held-locks list ("#0: 0x... (name){write}, at: ...").
 std::string held_line(const fencedep::report& r, std::string_view name) {
     const auto list = r.text.find("held by");
     REQUIRE(list != std::string::npos);
-    const auto entry = r.text.find(std::string("(") + std::string(name) + "){....}", list);
+    const auto entry = r.text.find(std::string("(") + std::string(name) + "){write}", list);
     REQUIRE(entry != std::string::npos);
     return r.text.substr(entry, r.text.find('\n', entry) - entry);
 }

@@ -128,7 +128,7 @@ TEST_CASE("a held lock's \"at:\" names the user's function, not std::lock_guard"
     REQUIRE(cap.kinds() == "circular_dependency");
     const auto r = cap.at(0);
     INFO("text:\n", r.text);
-    const std::string held_line = "(guarded H){....}, at: (anonymous namespace)::hold_with_guard(";
+    const std::string held_line = "(guarded H){write}, at: (anonymous namespace)::hold_with_guard(";
     CHECK(contains(r.text, held_line));
     CHECK(contains(r.text, "splat_test.cpp:" + std::to_string(guard_line)));
     CHECK_FALSE(contains(r.text, "at: std::lock_guard"));

@@ -99,7 +99,7 @@ void check_silent(const preload_run& r, const std::string& out) {
     check_run(r, {}, out);
 }
 
-// The class names of a circular dependency report's chain ("-> #0 (name){....}:").
+// The class names of a circular dependency report's chain ("-> #0 (name){write}:").
 std::vector<std::string> chain_classes(const std::string& log) {
     std::vector<std::string> names;
     std::istringstream lines(log);

@@ -196,8 +196,8 @@ TEST_CASE("a log file that refuses writes: one error line, then the reports go t
     CHECK(result.err.starts_with(error + splat_start));
     CHECK(count(result.err, error) == 1);
     CHECK(count(result.err, splat_title) == 2);
-    CHECK(contains(result.err, "(abba_a0){....}"));
-    CHECK(contains(result.err, "(abba_a1){....}"));
+    CHECK(contains(result.err, "(abba_a0){write}"));
+    CHECK(contains(result.err, "(abba_a1){write}"));
 }
 
 TEST_CASE("control characters in lock and thread names are escaped in the report") {
@@ -205,8 +205,8 @@ TEST_CASE("control characters in lock and thread names are escaped in the report
     INFO(describe(result));
     CHECK(result.exit_code() == 66);
     CHECK(contains(result.err, splat_title));
-    CHECK(contains(result.err, "(line\\nbreak){....}"));
-    CHECK(contains(result.err, "(tab\\there\\x01\\\\){....}"));
+    CHECK(contains(result.err, "(line\\nbreak){write}"));
+    CHECK(contains(result.err, "(tab\\there\\x01\\\\){write}"));
     CHECK(contains(result.err, "lock(line\\nbreak);"));
     CHECK(contains(result.err, "probe\\tthread/"));
     // No raw control character is left; only the layout's own line ends.
