@@ -7,6 +7,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <optional>
 #include <source_location>
 
 #include <fencedep/report.h>
@@ -268,18 +269,30 @@ public:
 
     // The engine's view of one acquisition. `ip` is the acquire site printed as "at:"; null
     // means "the caller of this function".
+    //
+    // `nest_lock` (lockdep's nest_lock, the kernel's mutex_lock_nest_lock): a lock that
+    // serializes every thread that takes several locks of this class at once, such as a
+    // wound/wait acquire context. While this thread holds it, taking another lock of a class
+    // already held is no recursive locking, and consecutive locks of one class share one slot
+    // of the held stack (so a thread may hold thousands of them). Taking a lock with a
+    // nest_lock this thread does not hold is reported (nest_lock_not_held) and the acquisition
+    // is then recorded without it.
     struct acquisition {
         unsigned subclass = 0;
         bool trylock = false;
         lock_kind kind = lock_kind::write;
         const void* ip = nullptr;
         const void* outer_ip = nullptr;  // the return address of the function `ip` lies in
+        const lock_map* nest_lock = nullptr;
     };
     void acquire(const acquisition& how) noexcept;
     void release(const void* ip) noexcept;
 
-    // Returns whether the calling thread holds this lock. False when fencedep is off.
+    // Returns whether the calling thread holds this lock (or, in a slot shared under a
+    // nest_lock, a lock of its class). False when fencedep is off.
     bool held_by_this_thread() const noexcept;
+    // Returns how the calling thread holds this lock, if it does (as held_by_this_thread()).
+    std::optional<lock_kind> held_kind() const noexcept;
 
     const char* name() const noexcept { return name_; }
 

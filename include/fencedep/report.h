@@ -28,6 +28,7 @@ enum class report_kind {
     lock_depth_exceeded,       // more locks held at once than max_lock_depth
     invalid_subclass,          // a subclass above 7 was asked for
     fence_container_nesting,   // a fence container placed inside another container
+    nest_lock_not_held,        // "Nested lock was not taken": a nest_lock this thread does not hold
 };
 
 // The text of the header line of a report of this kind, e.g. "possible recursive locking detected".

@@ -49,7 +49,16 @@ context_record event::current_context() const {
 
 lock_ref event::ref(const held_lock& h) const {
     const lock_class& c = e_.classes[h.class_id];
-    lock_ref r = named_ref(*h.instance, c.name, c.base, h.ip);
+    lock_ref r;
+    if (h.instance) {
+        r = named_ref(*h.instance, c.name, c.base, h.ip);
+    } else {
+        r.name = c.name;
+        r.ip = h.ip;
+    }
+    // A slot shared under a nest_lock stands for several locks of its class.
+    if (h.references > 1)
+        r.label += fmt::format("{}{} locks of this class, under one nest lock", r.label.empty() ? "" : "; ", h.references);
     r.kind = h.kind;
     r.stack = h.site_stack;
     r.outer_ip = h.outer_ip;
@@ -218,17 +227,29 @@ event::dependency event::add_dependency(const held_lock& prev, std::uint32_t nex
 // "possible recursive locking", except a recursive read of a class held for reading, which no
 // reader blocks. A non-recursive reader may wait behind a writer that waits for the reader
 // already held, so for it a second read of its class is a self-deadlock.
-bool event::validate(std::uint32_t class_id, lock_kind kind, const lock_map* instance, const void* ip,
+//
+// Rule (nest_lock, lockdep.md §1.9): a lock of a held class taken under a nest_lock this thread
+// holds is no recursion, and records nothing (lockdep's check_deadlock returns 2): the nest_lock
+// orders every such nesting.
+bool event::validate(std::uint32_t class_id, const lock_map::acquisition& how, const lock_map* instance,
                      std::uint64_t chain_key, unsigned base) {
     // Another thread may have validated this chain while we waited for the lock.
     if (const chain_state known = cached_chain(chain_key); known != chain_state::unknown)
         return known == chain_state::covered;
+    const lock_kind kind = how.kind;
+    const void* ip = how.ip;
     bool covered = kind != lock_kind::recursive_read;
     const auto same_class = [&](const held_lock& h) {
         return h.class_id == class_id && !(kind == lock_kind::recursive_read && h.kind != lock_kind::write);
     };
+    const auto nest_held = [&] {
+        const auto holds_nest = [&](const held_lock& h) { return h.instance == how.nest_lock; };
+        return how.nest_lock && std::any_of(ts_.held.get(), ts_.held.get() + ts_.depth, holds_nest);
+    };
     if (const held_lock* h = std::find_if(ts_.held.get(), ts_.held.get() + ts_.depth, same_class);
-        h != ts_.held.get() + ts_.depth) {
+        h != ts_.held.get() + ts_.depth && nest_held()) {
+        covered = false;
+    } else if (h != ts_.held.get() + ts_.depth) {
         // A recursive acquisition records nothing, as in lockdep: its only news is the report.
         covered = false;
         if (first_report({0x5ec, class_id})) {

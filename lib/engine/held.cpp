@@ -18,22 +18,53 @@ namespace fencedep {
 namespace detail {
 namespace {
 
-void push_held(thread_state& ts, std::uint32_t class_id, bool trylock, lock_kind kind, bool covered,
-               const lock_map& map, const void* ip, const void* outer_ip, std::uint64_t chain_key,
-               stack_id site_stack) noexcept {
+using acquisition = lock_map::acquisition;
+
+void push_held(thread_state& ts, std::uint32_t class_id, const acquisition& how, const lock_class_key* key,
+               bool covered, const lock_map& map, std::uint64_t chain_key, stack_id site_stack) noexcept {
     const unsigned frames = std::min(ts.frame_depth, max_context_frames);
     ts.held[ts.depth++] = held_lock{class_id,
-                                    trylock,
-                                    kind,
+                                    how.trylock,
+                                    how.kind,
                                     covered,
                                     static_cast<std::uint16_t>(frames),
                                     frames ? ts.frame_serials[frames - 1] : 0,
                                     &map,
-                                    ip,
-                                    outer_ip,
+                                    key,
+                                    how.nest_lock,
+                                    0,
+                                    how.ip,
+                                    how.outer_ip,
                                     ts.chain_key,
                                     site_stack};
     ts.chain_key = chain_key;
+}
+
+// Finds `map` in the held stack, from the top: its own slot, or a slot shared by locks of its
+// class under a nest_lock. Returns the depth index or -1.
+int find_held(const thread_state& ts, const lock_map& map) {
+    const lock_class_key* key = engine_access::key(map);
+    for (unsigned i = ts.depth; i > 0; --i) {
+        const held_lock& h = ts.held[i - 1];
+        if (h.instance == &map || (h.references && key && h.key == key))
+            return static_cast<int>(i - 1);
+    }
+    return -1;
+}
+
+// Rule (nest_lock, lockdep.md §1.9): a lock taken under a nest_lock the thread holds, when the
+// top of the held stack is a lock of the same class taken under the same nest_lock, joins that
+// slot instead of taking one of its own. The nest_lock serializes every thread that takes
+// several of them, so their order among themselves cannot deadlock, and a thread may hold
+// thousands of them (a wound/wait context locking every buffer of a job).
+bool join_shared_slot(thread_state& ts, std::uint32_t class_id, const acquisition& how) noexcept {
+    if (!how.nest_lock || ts.depth == 0)
+        return false;
+    held_lock& top = ts.held[ts.depth - 1];
+    if (top.class_id != class_id || top.nest_lock != how.nest_lock)
+        return false;
+    top.references = top.references ? top.references + 1 : 2;
+    return true;
 }
 
 // Where segment `d` of the thread's saved segments starts (the held index of its first lock).
@@ -64,7 +95,7 @@ void rekey(thread_state& ts) noexcept {
         if (slot == ts.depth)
             break;
         ts.held[slot].prev_chain_key = key;
-        key = chain_key_mix(key, held_id(ts.held[slot].class_id, ts.held[slot].kind));
+        key = chain_key_mix(key, held_id(ts.held[slot]));
     }
     ts.chain_key = key;
 }
@@ -72,11 +103,23 @@ void rekey(thread_state& ts) noexcept {
 // The hot path: an acquisition whose chain was validated before. It needs no lock, allocates
 // nothing and cannot report, so it also needs no re-entry guard. Returns false to send the
 // acquisition to the slow path, which redoes every step.
-bool fast_acquire(lock_map& map, unsigned subclass, bool trylock, lock_kind kind, const void* ip,
-                  const void* outer_ip) noexcept {
+bool fast_acquire(lock_map& map, const acquisition& how) noexcept {
     thread_state* ts = this_thread_state;
-    if (!ts || ts->epoch != hot.epoch.load(std::memory_order_acquire) || subclass > lock_map::max_subclass)
+    if (!ts || ts->epoch != hot.epoch.load(std::memory_order_acquire) || how.subclass > lock_map::max_subclass)
         return false;
+    const lock_class_key* key = engine_access::key(map);
+    if (!key)
+        return false;
+    // Reading the generation unlocked is safe: reset() requires that no thread is in fencedep.
+    const std::uint32_t class_id = cached_class(*key, how.subclass);
+    if (!class_id)
+        return false;
+    if (how.nest_lock) {
+        if (find_held(*ts, *how.nest_lock) < 0)
+            return false;  // reported on the slow path
+        if (join_shared_slot(*ts, class_id, how))
+            return true;
+    }
     if (ts->depth == ts->capacity) {
         // Past max_lock_depth: reported once per process, then only counted, so that a program
         // that nests too deep pays for it once and not on every round.
@@ -85,22 +128,15 @@ bool fast_acquire(lock_map& map, unsigned subclass, bool trylock, lock_kind kind
         ++ts->untracked;
         return true;
     }
-    const lock_class_key* key = engine_access::key(map);
-    if (!key)
-        return false;
-    // Reading the generation unlocked is safe: reset() requires that no thread is in fencedep.
-    const std::uint32_t class_id = cached_class(*key, subclass);
-    if (!class_id)
-        return false;
-    const std::uint64_t chain_key = chain_key_mix(ts->chain_key, held_id(class_id, kind));
+    const std::uint64_t chain_key = chain_key_mix(ts->chain_key, held_id(class_id, how));
     bool covered = false;
-    if (!trylock) {
+    if (!how.trylock) {
         const chain_state known = cached_chain(chain_key);
         if (known == chain_state::unknown)
             return false;
         covered = known == chain_state::covered;
     }
-    push_held(*ts, class_id, trylock, kind, covered, map, ip, outer_ip, chain_key, 0);
+    push_held(*ts, class_id, how, key, covered, map, chain_key, 0);
     return true;
 }
 
@@ -121,8 +157,7 @@ void report_depth_exceeded(thread_state& ts, report_queue& reports, const lock_m
     ev.snapshot_held(r);
 }
 
-void acquire_event(lock_map& map, unsigned subclass, bool trylock, lock_kind kind, const void* ip,
-                   const void* outer_ip) {
+void acquire_event(lock_map& map, acquisition how) {
     if (reentry_guard::raised())
         return;
     // A new instance of a site seen before finds its key by one lookup, and then, its chain
@@ -132,66 +167,76 @@ void acquire_event(lock_map& map, unsigned subclass, bool trylock, lock_kind kin
         if (lock_class_key* key = site_key(map, nullptr))
             engine_access::set_key(map, key);
     }
-    if (fast_acquire(map, subclass, trylock, kind, ip, outer_ip))
+    if (fast_acquire(map, how))
         return;
     event_scope scope;
     thread_state* ts = scope.ts;
     if (!ts)
         return;
-    if (ts->depth == ts->capacity) {
-        ++ts->untracked;
-        report_depth_exceeded(*ts, scope.reports, map, ip);
-        return;
-    }
-    const unsigned asked_subclass = subclass;
-    const bool bad_subclass = subclass > lock_map::max_subclass;
+    const unsigned asked_subclass = how.subclass;
+    const bool bad_subclass = how.subclass > lock_map::max_subclass;
     if (bad_subclass)
-        subclass = 0;
+        how.subclass = 0;
     // Identifying may symbolize, which must not happen under the engine lock (classes.cpp); it
     // is needed only for a class seen for the first time, or for a report.
     lock_class_key* key = engine_access::key(map);
     class_identity identity;
-    if (!key || !cached_class(*key, subclass) || bad_subclass)
+    if (!key || !cached_class(*key, how.subclass) || bad_subclass)
         identity = identify(map);
     if (!key) {
         key = site_key(map, &identity);
         engine_access::set_key(map, key);
     }
+    const bool nest_missing = how.nest_lock && find_held(*ts, *how.nest_lock) < 0;
+    // Named before the engine lock is taken: naming may symbolize.
+    std::string nest_name = nest_missing ? identify(*how.nest_lock).name : std::string();
     engine_state& e = engine();
-    std::lock_guard<std::mutex> lock(e.mutex);
-    if (!e.ready || e.stepped_aside)
-        return;
-    // One event for the whole slow path, so that every report and edge shares one stack capture.
-    event ev(e, *ts, scope.reports);
-    // Once per class and bad subclass, not per instance: fresh objects repeat one mistake.
-    if (bad_subclass && ev.first_report({0x5ab, reinterpret_cast<std::uintptr_t>(key), asked_subclass})) {
-        auto& r = scope.reports.add(report_kind::invalid_subclass, *ts);
-        r.title = fmt::format("BUG: looking up invalid subclass: {}", asked_subclass);
-        r.subject = named_ref(map, identity.name, identity.name, ip);
-        r.lines.push_back(fmt::format("looking up invalid subclass: {} (subclasses are 0 to {})", asked_subclass,
-                                      lock_map::max_subclass));
-        r.lines.push_back("the acquisition is recorded as subclass 0");
-        r.stack = ev.current_stack();
+    {
+        std::lock_guard<std::mutex> lock(e.mutex);
+        if (!e.ready || e.stepped_aside)
+            return;
+        // One event for the whole slow path, so that every report and edge shares one stack capture.
+        event ev(e, *ts, scope.reports);
+        // Once per class and bad subclass, not per instance: fresh objects repeat one mistake.
+        if (bad_subclass && ev.first_report({0x5ab, reinterpret_cast<std::uintptr_t>(key), asked_subclass})) {
+            auto& r = scope.reports.add(report_kind::invalid_subclass, *ts);
+            r.title = fmt::format("BUG: looking up invalid subclass: {}", asked_subclass);
+            r.subject = named_ref(map, identity.name, identity.name, how.ip);
+            r.lines.push_back(fmt::format("looking up invalid subclass: {} (subclasses are 0 to {})", asked_subclass,
+                                          lock_map::max_subclass));
+            r.lines.push_back("the acquisition is recorded as subclass 0");
+            r.stack = ev.current_stack();
+        }
+        const std::uint32_t class_id = ev.register_class(key, how.subclass, identity);
+        if (!class_id)
+            return;
+        if (nest_missing) {
+            // Once per class and nest lock class: the kernel's "Nested lock was not taken".
+            if (ev.first_report({0x7e57, class_id, reinterpret_cast<std::uintptr_t>(engine_access::key(*how.nest_lock))})) {
+                auto& r = scope.reports.add(report_kind::nest_lock_not_held, *ts);
+                r.subject = ev.acquiring(class_id, how.kind, map, how.ip);
+                r.lines.push_back(std::move(nest_name));
+                r.stack = ev.current_stack();
+                ev.snapshot_held(r);
+            }
+            how.nest_lock = nullptr;
+        }
+        if (join_shared_slot(*ts, class_id, how))
+            return;
+        if (ts->depth < ts->capacity) {
+            const std::uint64_t chain_key = chain_key_mix(ts->chain_key, held_id(class_id, how));
+            stack_id site_stack = 0;
+            bool covered = false;
+            if (!how.trylock) {
+                covered = ev.validate(class_id, how, &map, chain_key, ts->segment_base);
+                site_stack = ev.current_stack();
+            }
+            push_held(*ts, class_id, how, key, covered, map, chain_key, site_stack);
+            return;
+        }
     }
-    const std::uint32_t class_id = ev.register_class(key, subclass, identity);
-    if (!class_id)
-        return;
-    const std::uint64_t chain_key = chain_key_mix(ts->chain_key, held_id(class_id, kind));
-    stack_id site_stack = 0;
-    bool covered = false;
-    if (!trylock) {
-        covered = ev.validate(class_id, kind, &map, ip, chain_key, ts->segment_base);
-        site_stack = ev.current_stack();
-    }
-    push_held(*ts, class_id, trylock, kind, covered, map, ip, outer_ip, chain_key, site_stack);
-}
-
-// Finds `map` in the held stack, from the top. Returns the depth index or -1.
-int find_held(const thread_state& ts, const lock_map& map) {
-    for (unsigned i = ts.depth; i > 0; --i)
-        if (ts.held[i - 1].instance == &map)
-            return static_cast<int>(i - 1);
-    return -1;
+    ++ts->untracked;
+    report_depth_exceeded(*ts, scope.reports, map, how.ip);
 }
 
 // Removes entry `index` and re-validates the entries above it, as lockdep does: the remaining
@@ -214,7 +259,7 @@ void remove_held(thread_state& ts, unsigned index, report_queue& reports) {
         held_lock& h = ts.held[i];
         if (h.trylock)
             continue;
-        const std::uint64_t chain_key = chain_key_mix(h.prev_chain_key, held_id(h.class_id, h.kind));
+        const std::uint64_t chain_key = chain_key_mix(h.prev_chain_key, held_id(h));
         if (const chain_state known = cached_chain(chain_key); known != chain_state::unknown) {
             h.covered = known == chain_state::covered;
             continue;
@@ -225,8 +270,11 @@ void remove_held(thread_state& ts, unsigned index, report_queue& reports) {
             break;
         // Validated against the locks below it only, as when it was taken.
         ts.depth = i;
-        h.covered = event(e, ts, reports)
-                        .validate(h.class_id, h.kind, h.instance, h.ip, chain_key, segment_base_at(ts, i));
+        acquisition how;
+        how.kind = h.kind;
+        how.ip = h.ip;
+        how.nest_lock = h.nest_lock;
+        h.covered = event(e, ts, reports).validate(h.class_id, how, h.instance, chain_key, segment_base_at(ts, i));
         ts.depth = depth;
     }
 }
@@ -238,11 +286,24 @@ bool fast_release(const lock_map& map) noexcept {
     if (!ts || ts->epoch != hot.epoch.load(std::memory_order_acquire) || ts->depth <= ts->segment_base)
         return false;
     const held_lock& top = ts->held[ts->depth - 1];
-    if (top.instance != &map)
+    if (top.instance != &map || top.references)
         return false;
     ts->chain_key = top.prev_chain_key;
     --ts->depth;
     return true;
+}
+
+// Releases `map` from held slot `index`: one lock leaves a shared slot (lockdep's references),
+// the last one takes the slot with it.
+void release_held(thread_state& ts, unsigned index, const lock_map& map, report_queue& reports) {
+    held_lock& h = ts.held[index];
+    if (h.references) {
+        if (h.instance == &map)
+            h.instance = nullptr;
+        if (--h.references)
+            return;
+    }
+    remove_held(ts, index, reports);
 }
 
 void release_event(lock_map& map, const void* ip) {
@@ -255,7 +316,7 @@ void release_event(lock_map& map, const void* ip) {
     auto& reports = scope.reports;
     const int index = find_held(*ts, map);
     if (index >= 0) {
-        remove_held(*ts, static_cast<unsigned>(index), reports);
+        release_held(*ts, static_cast<unsigned>(index), map, reports);
         return;
     }
     if (ts->untracked > 0) {
@@ -309,12 +370,14 @@ void destroy_event(lock_map& map) {
     thread_state* ts = scope.ts;
     if (!ts)
         return;
+    // Only a slot that still names this very lock: a shared slot's other locks are matched by
+    // class, and this one may have been released from it already.
     const int index = find_held(*ts, map);
-    if (index < 0)
+    if (index < 0 || ts->held[index].instance != &map)
         return;
     report_freed(*ts, static_cast<unsigned>(index), scope.reports, map);
-    // Forget the entry so that the stack stays usable; the memory is going away.
-    remove_held(*ts, static_cast<unsigned>(index), scope.reports);
+    // Forget the lock so that the stack stays usable; the memory is going away.
+    release_held(*ts, static_cast<unsigned>(index), map, scope.reports);
 }
 
 }  // namespace
@@ -395,32 +458,32 @@ lock_map::~lock_map() {
 
 void lock_map::acquire(unsigned subclass, const void* outer_ip) noexcept {
     if (enabled())
-        acquire_event(*this, subclass, false, lock_kind::write, __builtin_return_address(0), outer_ip);
+        acquire_event(*this, {subclass, false, lock_kind::write, __builtin_return_address(0), outer_ip});
 }
 
 void lock_map::try_acquire(unsigned subclass, const void* outer_ip) noexcept {
     if (enabled())
-        acquire_event(*this, subclass, true, lock_kind::write, __builtin_return_address(0), outer_ip);
+        acquire_event(*this, {subclass, true, lock_kind::write, __builtin_return_address(0), outer_ip});
 }
 
 void lock_map::acquire_read(unsigned subclass, const void* outer_ip) noexcept {
     if (enabled())
-        acquire_event(*this, subclass, false, lock_kind::read, __builtin_return_address(0), outer_ip);
+        acquire_event(*this, {subclass, false, lock_kind::read, __builtin_return_address(0), outer_ip});
 }
 
 void lock_map::acquire_recursive_read(unsigned subclass, const void* outer_ip) noexcept {
     if (enabled())
-        acquire_event(*this, subclass, false, lock_kind::recursive_read, __builtin_return_address(0), outer_ip);
+        acquire_event(*this, {subclass, false, lock_kind::recursive_read, __builtin_return_address(0), outer_ip});
 }
 
 void lock_map::try_acquire_read(unsigned subclass, const void* outer_ip) noexcept {
     if (enabled())
-        acquire_event(*this, subclass, true, lock_kind::read, __builtin_return_address(0), outer_ip);
+        acquire_event(*this, {subclass, true, lock_kind::read, __builtin_return_address(0), outer_ip});
 }
 
 void lock_map::try_acquire_recursive_read(unsigned subclass, const void* outer_ip) noexcept {
     if (enabled())
-        acquire_event(*this, subclass, true, lock_kind::recursive_read, __builtin_return_address(0), outer_ip);
+        acquire_event(*this, {subclass, true, lock_kind::recursive_read, __builtin_return_address(0), outer_ip});
 }
 
 void lock_map::release() noexcept {
@@ -429,9 +492,12 @@ void lock_map::release() noexcept {
 }
 
 void lock_map::acquire(const acquisition& how) noexcept {
-    if (enabled())
-        acquire_event(*this, how.subclass, how.trylock, how.kind, how.ip ? how.ip : __builtin_return_address(0),
-                      how.outer_ip);
+    if (enabled()) {
+        acquisition with_ip = how;
+        if (!with_ip.ip)
+            with_ip.ip = __builtin_return_address(0);
+        acquire_event(*this, with_ip);
+    }
 }
 
 void lock_map::release(const void* ip) noexcept {
@@ -439,9 +505,14 @@ void lock_map::release(const void* ip) noexcept {
         release_event(*this, ip ? ip : __builtin_return_address(0));
 }
 
-bool lock_map::held_by_this_thread() const noexcept {
+bool lock_map::held_by_this_thread() const noexcept { return held_kind().has_value(); }
+
+std::optional<lock_kind> lock_map::held_kind() const noexcept {
     const event_scope scope;
-    return scope.ts && find_held(*scope.ts, *this) >= 0;
+    if (!scope.ts)
+        return std::nullopt;
+    const int index = find_held(*scope.ts, *this);
+    return index < 0 ? std::nullopt : std::optional(scope.ts->held[index].kind);
 }
 
 }  // namespace fencedep

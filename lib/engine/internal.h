@@ -143,11 +143,18 @@ inline bool cache_chain(std::uint64_t chain_key, bool covered) {
 // Mixed into the chain key where a deferred_work segment starts; never a held_id.
 inline constexpr std::uint32_t segment_marker = 0xffffffffu;
 
-// What a held lock adds to the chain key: its class and its kind, so that a chain validated for
-// a reader does not stand for the same classes taken by a writer (class ids stay below 2^22,
-// options.cpp).
-inline std::uint32_t held_id(std::uint32_t class_id, lock_kind kind) noexcept {
-    return class_id | static_cast<std::uint32_t>(kind) << 30;
+// What a held lock adds to the chain key: its class, its kind and whether it was taken under a
+// nest_lock, so that a chain validated for a reader does not stand for the same classes taken
+// by a writer, nor one whose recursion a nest_lock excused for one without (class ids stay
+// below 2^22, options.cpp).
+inline std::uint32_t held_id(std::uint32_t class_id, lock_kind kind, bool nested) noexcept {
+    return class_id | static_cast<std::uint32_t>(kind) << 30 | (nested ? 1u << 29 : 0u);
+}
+inline std::uint32_t held_id(std::uint32_t class_id, const lock_map::acquisition& how) noexcept {
+    return held_id(class_id, how.kind, how.nest_lock != nullptr);
+}
+inline std::uint32_t held_id(const held_lock& h) noexcept {
+    return held_id(h.class_id, h.kind, h.nest_lock != nullptr);
 }
 
 // Everything a single event may need to report, delivered after the engine lock is dropped.
@@ -172,7 +179,7 @@ public:
     // Validates the acquisition of `class_id` on top of the thread's held stack (the locks below
     // `base` belong to enclosing segments and record no edges to it). Inserts the chain and
     // returns whether the new lock is covered (see the recording rule in dependencies.cpp).
-    bool validate(std::uint32_t class_id, lock_kind kind, const lock_map* instance, const void* ip,
+    bool validate(std::uint32_t class_id, const lock_map::acquisition& how, const lock_map* instance,
                   std::uint64_t chain_key, unsigned base);
     void report_table_full(const char* table, std::uint32_t capacity, const char* option);
     void snapshot_held(pending_report& r) const;

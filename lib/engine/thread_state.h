@@ -28,7 +28,13 @@ struct held_lock {
     // one, so that a report can tell whether those frames are still the ones pushed now.
     std::uint16_t frame_depth;
     std::uint32_t frame_serial;
+    // The lock. In a slot shared by several locks of one class under a nest_lock, the first
+    // one, or null once that one is released while others remain.
     const lock_map* instance;
+    const lock_class_key* key;  // the lock's key: a shared slot matches any lock that has it
+    const lock_map* nest_lock;  // the acquisition's nest_lock, or null
+    // 0 for a slot of one lock; else the number of locks sharing the slot (lockdep's references).
+    std::uint32_t references;
     // The acquire site: where the instrumented lock function was inlined (a std::lock_guard, the
     // fence layer, or the user's function), and that function's own return address. Reports
     // resolve the user's frame from them lazily (render.cpp), so the fast path only stores them.

@@ -124,6 +124,7 @@ private:
     void circular();
     void recursive();
     void bad_unlock();
+    void nest_not_held();
     void freed();
     void thread_exit();
     void message();
@@ -339,6 +340,19 @@ void renderer::bad_unlock() {
     out_.classes = {p_.subject.name};
 }
 
+void renderer::nest_not_held() {
+    line("{} is trying to lock:", p_.thread);
+    lock_line(p_.subject);
+    line("");
+    line("but this task is not holding:");
+    line("{}", p_.lines.empty() ? std::string() : p_.lines.front());
+    line("");
+    line("other info that might help us debug this:");
+    held_locks();
+    backtrace();
+    out_.classes = {p_.subject.name};
+}
+
 void renderer::freed() {
     for (const auto& l : p_.lines)
         line("{}", l);
@@ -390,6 +404,7 @@ report renderer::run() {
     case report_kind::lock_depth_exceeded:
     case report_kind::invalid_subclass:
     case report_kind::fence_container_nesting: message(); break;
+    case report_kind::nest_lock_not_held: nest_not_held(); break;
     }
     if (out_.stacks.empty())
         out_.stacks.push_back(current_);
@@ -453,6 +468,7 @@ const char* fencedep::report_title(report_kind kind) noexcept {
     case report_kind::lock_depth_exceeded: return "too many locks held at once";
     case report_kind::invalid_subclass: return "invalid lock subclass";
     case report_kind::fence_container_nesting: return "fence container nested in a container";
+    case report_kind::nest_lock_not_held: return "Nested lock was not taken";
     }
     return "unknown report";
 }

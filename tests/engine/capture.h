@@ -28,6 +28,7 @@ inline const char* kind_name(fencedep::report_kind kind) {
     case fencedep::report_kind::lock_depth_exceeded: return "lock_depth_exceeded";
     case fencedep::report_kind::invalid_subclass: return "invalid_subclass";
     case fencedep::report_kind::fence_container_nesting: return "fence_container_nesting";
+    case fencedep::report_kind::nest_lock_not_held: return "nest_lock_not_held";
     }
     return "unknown report_kind";
 }
