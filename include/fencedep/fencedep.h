@@ -10,4 +10,6 @@
 #include <fencedep/lockdep.h>
 #include <fencedep/mutex.h>
 #include <fencedep/report.h>
+#include <fencedep/resv.h>
+#include <fencedep/signalling.h>
 #include <fencedep/version.h>

@@ -119,6 +119,9 @@ enum class fence_op : std::uint8_t {
     deferred_work,     // deferred work queued by the fence runs (no fence lock held)
     query,             // is_signaled / get_status on the fence
     remove_callback,   // removing a callback from the fence (takes its lock)
+    signalling,        // a fence signalling section (signalling.h); no fence: `file`/`line`
+                       // name where it began
+    priming,           // fencedep recording the kernel's fence rules at start-up (signalling.h)
 };
 
 struct context_frame {
@@ -128,6 +131,8 @@ struct context_frame {
     const char* timeline;  // timeline name of the fence
     std::uint64_t context;
     std::uint64_t seqno;
+    const char* file = nullptr;  // for frames that name a place rather than a fence
+    unsigned line = 0;
 };
 
 // RAII: pushes `frame` on the calling thread's context stack for the scope's duration.

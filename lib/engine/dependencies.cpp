@@ -21,7 +21,7 @@ context_record copy_frames(const thread_state& ts, unsigned depth) {
     for (unsigned i = 0; i < depth; ++i) {
         const context_frame& f = *ts.frames[i];
         record.frames.push_back({f.op, f.kind ? f.kind : "", f.driver ? f.driver : "", f.timeline ? f.timeline : "",
-                                 f.context, f.seqno});
+                                 f.context, f.seqno, f.file ? f.file : "", f.line});
     }
     return record;
 }

@@ -163,6 +163,33 @@ unsigned held_lock_count() noexcept {
     return scope.ts ? scope.ts->depth : 0;
 }
 
+namespace {
+// Runs the primer once per graph, outside the engine lock and the re-entry guard, since what it
+// records are ordinary acquisitions.
+void prime() {
+    engine_state& e = engine();
+    void (*primer)() noexcept = nullptr;
+    {
+        const reentry_guard guard;
+        std::lock_guard<std::mutex> lock(e.mutex);
+        if (!gate.load(std::memory_order_relaxed) || !e.primer || e.primed_generation == hot.generation)
+            return;
+        e.primed_generation = hot.generation;
+        primer = e.primer;
+    }
+    primer();
+}
+}  // namespace
+
+void set_primer(void (*primer)() noexcept) {
+    {
+        const reentry_guard guard;
+        std::lock_guard<std::mutex> lock(engine().mutex);
+        engine().primer = primer;
+    }
+    prime();
+}
+
 void reconfigure(const options& opts) {
     const reentry_guard guard;
     engine_state& e = engine();
@@ -217,13 +244,13 @@ using namespace detail;
 // that takes a fencedep lock on this thread then passes through instead of waiting for a lock
 // its own thread holds.
 void enable(bool on) {
-    const reentry_guard guard;
-    engine_state& e = engine();
-    if (!on) {
-        gate.store(false, std::memory_order_relaxed);
-        return;
-    }
     {
+        const reentry_guard guard;
+        engine_state& e = engine();
+        if (!on) {
+            gate.store(false, std::memory_order_relaxed);
+            return;
+        }
         std::lock_guard<std::mutex> lock(e.mutex);
         if (!e.ready && !allocate_tables(e))
             return;
@@ -237,19 +264,21 @@ void enable(bool on) {
         // exact, and dropping them would turn the next unlocks into bad-unlock reports.
         if (!gate.load(std::memory_order_relaxed))
             hot.epoch.fetch_add(1, std::memory_order_release);
+        gate.store(true, std::memory_order_relaxed);
     }
-    gate.store(true, std::memory_order_relaxed);
+    prime();
 }
 
 void reset() {
-    const reentry_guard guard;
-    engine_state& e = engine();
     {
+        const reentry_guard guard;
+        engine_state& e = engine();
         std::lock_guard<std::mutex> lock(e.mutex);
         if (e.ready)
             clear_tables(e);
     }
     reset_splat_count();
+    prime();
 }
 
 }  // namespace fencedep

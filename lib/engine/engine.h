@@ -27,4 +27,11 @@ void reconfigure(const options& opts);
 // Returns how many locks the calling thread holds according to the validator (0 when off).
 unsigned held_lock_count() noexcept;
 
+// Sets the function that records the dependencies every run starts with (the fence layer's
+// hierarchy of reservation lock, memory reclaim and fence waits, as the kernel records it at
+// boot). The engine runs it on the calling thread, outside its lock, whenever validation comes
+// on with a fresh graph: at enable(true) and after reset(), once per graph. Setting it while
+// validation is on runs it at once.
+void set_primer(void (*primer)() noexcept);
+
 }  // namespace fencedep::detail

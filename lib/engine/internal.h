@@ -100,6 +100,8 @@ struct engine_state {
     std::vector<edge_record> edge_records;
     std::vector<context_record> contexts;
     std::unordered_set<std::uint64_t> reported;  // hashes of reports already made
+    void (*primer)() noexcept = nullptr;        // see set_primer()
+    std::uint32_t primed_generation = 0;        // the hot.generation the primer last ran for
 };
 
 // Never destroyed: other threads may still lock while the process exits.

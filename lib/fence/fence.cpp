@@ -7,6 +7,7 @@
 #include <stdexcept>
 
 #include <fencedep/fence.h>
+#include <fencedep/signalling.h>
 
 #include "fence/operation.h"
 
@@ -307,7 +308,14 @@ bool fence::signal_timestamp_locked(fence_clock::time_point timestamp) noexcept 
     return true;
 }
 
-bool fence::signal() noexcept { return signal_timestamp(fence_clock::now()); }
+// The kernel's dma_fence_signal() is a signalling section of its own; the timestamp and
+// `_locked` variants are not (their callers are expected to be in one already).
+bool fence::signal() noexcept {
+    const bool cookie = detail::begin_signalling(nullptr, 0);
+    const bool signaled_now = signal_timestamp(fence_clock::now());
+    end_signalling(cookie);
+    return signaled_now;
+}
 
 bool fence::signal_timestamp(fence_clock::time_point timestamp) noexcept {
     detail::operation_scope operation;
@@ -419,6 +427,8 @@ bool fence::wait_timeout(std::chrono::nanoseconds timeout) noexcept {
         timeout = std::chrono::nanoseconds::zero();
     detail::operation_scope operation;
     detail::frame_scope frame(fence_op::wait, *this);
+    // Whether or not this call will block, the wait is a dependency (signalling.h).
+    might_wait_on_fence();
     enable_sw_signaling();
 
     std::binary_semaphore woken{0};
@@ -459,6 +469,12 @@ void fence::wait() noexcept { wait_timeout(std::chrono::nanoseconds::max()); }
 
 std::optional<std::size_t> fence::wait_any(std::span<fence* const> fences,
                                            std::chrono::nanoseconds timeout) {
+    if (!fences.empty()) {
+        // Whether or not this call will block, the wait is a dependency (signalling.h); one is
+        // enough, named after the first fence.
+        const detail::frame_scope frame(fence_op::wait, *fences.front());
+        might_wait_on_fence();
+    }
     if (timeout <= std::chrono::nanoseconds::zero()) {
         for (std::size_t i = 0; i < fences.size(); ++i)
             if (fences[i]->is_signaled())

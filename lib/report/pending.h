@@ -22,6 +22,8 @@ struct context_copy {
     std::string timeline;
     std::uint64_t context;
     std::uint64_t seqno;
+    std::string file;
+    unsigned line = 0;
 };
 // The context frames active when something happened, outermost first; `cut` counts the
 // innermost ones past the engine's bound, which were not stored.

@@ -37,11 +37,18 @@ const char* verb(fence_op op) {
     case fence_op::deferred_work: return "running deferred work of";
     case fence_op::query: return "querying";
     case fence_op::remove_callback: return "removing a callback from";
+    case fence_op::signalling: return "inside a signalling section";
+    case fence_op::priming: return "priming";
     }
     return "inside";
 }
 
 std::string describe(const context_copy& c) {
+    if (c.op == fence_op::signalling)
+        return c.file.empty() ? verb(c.op) : fmt::format("{} begun at {}:{}", verb(c.op), c.file, c.line);
+    if (c.op == fence_op::priming)
+        return "priming fencedep's fence rules at start-up (waits on fences may happen under reservation "
+               "locks and in memory reclaim)";
     // The timeline names the fence best; containers have the kernel's "unbound" timeline, so
     // they fall back to their driver name unless that only repeats the kind.
     std::string_view name = c.timeline;
@@ -422,6 +429,7 @@ pending_report escaped(const pending_report& p) {
     pending_report out = p;
     const auto names = [](context_record& record) {
         for (context_copy& c : record.frames) {
+            c.file = escape(c.file);
             c.kind = escape(c.kind);
             c.driver = escape(c.driver);
             c.timeline = escape(c.timeline);

@@ -1,0 +1,99 @@
+// SPDX-License-Identifier: MIT
+// Fence signalling sections, fence waits and memory reclaim as pseudo-locks, and the start-up
+// priming of the order the rules of fences allow (signalling.h).
+#include <optional>
+
+#include <fencedep/resv.h>
+#include <fencedep/signalling.h>
+
+#include "engine/engine.h"
+
+namespace fencedep {
+
+namespace detail {
+
+namespace {
+
+lock_class_key signalling_key;
+lock_class_key reclaim_key;
+
+// Never destroyed: other threads may still signal fences while the process exits.
+lock_map& signalling_map() {
+    static lock_map* map = new lock_map(signalling_lock_name, signalling_key);
+    return *map;
+}
+
+lock_map& reclaim_map() {
+    static lock_map* map = new lock_map("reclaim", reclaim_key);
+    return *map;
+}
+
+// The frame that names a section begun by the user (sections do not nest: an inner begin is a
+// no-op, so one per thread is enough).
+struct section_frame {
+    std::optional<context_frame> frame;
+    std::optional<context_scope> scope;
+};
+thread_local section_frame section;
+
+// Records the hierarchy resv_acquire_context -> resv_lock -> reclaim -> fence_signalling
+// (write), as the kernel's dma_resv_lockdep() does at boot, under a context frame that says so.
+void prime() noexcept {
+    static const context_frame frame{fence_op::priming, "", "", "", 0, 0};
+    const context_scope scope(frame);
+    resv_acquire_context ctx;
+    resv_lock resv;
+    resv.lock_slow(ctx);
+    {
+        const reclaim_scope reclaim;
+        might_wait_on_fence();
+    }
+    resv.unlock();
+}
+
+[[gnu::constructor]] void register_primer() { set_primer(prime); }
+
+}  // namespace
+
+bool begin_signalling(const char* file, unsigned line) noexcept {
+    if (!enabled())
+        return true;
+    lock_map& map = signalling_map();
+    if (map.held_kind() == lock_kind::read)
+        return true;
+    if (file) {
+        section.frame.emplace(context_frame{fence_op::signalling, "", "", "", 0, 0, file, line});
+        section.scope.emplace(*section.frame);
+    }
+    map.try_acquire_read();
+    return false;
+}
+
+}  // namespace detail
+
+void end_signalling(bool cookie) noexcept {
+    if (cookie)
+        return;
+    detail::signalling_map().release();
+    detail::section.scope.reset();
+    detail::section.frame.reset();
+}
+
+void might_wait_on_fence() noexcept {
+    if (!enabled())
+        return;
+    lock_map& map = detail::signalling_map();
+    const bool in_section = map.held_kind() == lock_kind::read;
+    if (in_section)
+        map.release();
+    map.acquire();
+    map.release();
+    if (in_section)
+        map.try_acquire_read();
+}
+
+reclaim_scope::reclaim_scope() noexcept { detail::reclaim_map().acquire(); }
+
+reclaim_scope::~reclaim_scope() { detail::reclaim_map().release(); }
+
+}  // namespace fencedep
