@@ -72,7 +72,6 @@
 #include <memory>
 #include <mutex>
 #include <optional>
-#include <ranges>
 #include <span>
 #include <string>
 #include <string_view>
@@ -844,15 +843,16 @@ private:
         }
         // An allowed read recursion is validated like any acquisition (as lockdep does since
         // v5.10), against the other held classes: n's own entries give no dependency.
-        const auto other = [&](const held_entry& h) { return h.cls != cls; };
-        totals_.read_recursions += !std::ranges::all_of(held, other);
+        totals_.read_recursions += std::ranges::any_of(held, [&](const held_entry& h) { return h.cls == cls; });
         // Conflicts are all found before any dependency is added (dependencies into n add no
         // path out of it anyway).
         bool plain_cycle = false;
         full_prevs_.clear();
         core_prevs_.clear();
         plain_prevs_.clear();
-        for (const held_entry& h : held | std::views::filter(other)) {
+        for (const held_entry& h : held) {
+            if (h.cls == cls)
+                continue;
             full_prevs_.push_back({h.cls, h.kind});
             plain_prevs_.push_back(h.cls);
             // Per entry: a class held as a writer and as a reader may close a cycle as one only.
