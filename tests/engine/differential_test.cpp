@@ -1,30 +1,54 @@
 // SPDX-License-Identifier: MIT
 // Differential test: fencedep's verdicts against a naive model of lockdep's semantics, over random
-// sequences of lock, trylock, nested lock and out-of-order unlock on one or several threads.
+// sequences of lock, trylock, nested lock and out-of-order unlock, by writers, readers and
+// recursive readers, on one or several threads.
+//
+// Kinds (lockdep.md §1.7). An acquisition takes its lock as a writer (W), a non-recursive reader
+// (r) or a recursive reader (R). A dependency prev -> next is Exclusive or Shared by how prev is
+// held (W, or r/R) and Non-recursive or Recursive by how next is taken (W/r, or R): EN, ER, SN,
+// SR. A path is strong when it never arrives at a lock by -(?R)-> and leaves it by -(S?)->: a
+// recursive reader waits for no reader, so a lock held shared does not block it. A cycle can
+// deadlock iff it is strong.
 //
 // The model does not share the engine's shortcuts. A blocking acquisition of class n while n is
-// held is recursion (and adds nothing); otherwise it records a dependency h->n from EVERY held
-// lock h, trylocks included, rather than from the nearest one and relying on transitivity. An
-// out-of-order release re-takes the locks above the released one, each validated again. It keeps
-// two graphs:
-//   full: every dependency the program showed. Its cycles are real deadlocks.
-//   core: the same dependencies minus those that closed a cycle when they appeared. fencedep
-//         reports a closing edge and does not add it, so core is the graph a correct engine holds
-//         (its reachability, not its edge list: the engine stores fewer, transitively implied,
-//         edges). core stays acyclic.
-// An acquisition of n under held set H conflicts when core has a path n ->...-> h for some h in H;
-// those h are its conflicts. Checks, on every operation:
-//   (1) each circular report is a cycle of the full graph: every printed link is a dependency the
-//       program showed, and the cycle is simple;
+// held is recursion: a self-deadlock that adds nothing, unless it is a recursive read and every
+// held entry of n is a read (no reader blocks a recursive reader), which is allowed and then
+// validated as any other acquisition, without a dependency of n on itself. An acquisition records
+// a dependency h->n, with its kinds, from EVERY held lock h, trylocks included, rather than from
+// the nearest one and relying on transitivity. An out-of-order release re-takes the locks above
+// the released one, each validated again. The model keeps two graphs:
+//   full: every dependency the program showed. Its strong cycles are real deadlocks.
+//   core: the same dependencies minus those that closed a strong cycle when they appeared.
+//         fencedep reports a closing dependency and does not add it, so core is the graph a
+//         correct engine holds (its strong reachability, not its edge list: the engine stores
+//         fewer, transitively implied, edges). core has no strong cycle.
+// An acquisition of n under held set H conflicts when core has a strong path from n to some h in
+// H that closes a strong cycle with h->n: it may not leave n by -(S?)-> if n is taken as R, and
+// must arrive at h by -(?N)-> unless h is held as W. Those h are its conflicts. Paths are searched
+// over (class, arrival) states, where a class reached by -(?R)-> only is a state of its own that
+// may leave by -(E?)-> only. That finds walks rather than simple paths, but in a graph without a
+// strong cycle the two agree. Cut a strong closed walk through h->n at two visits of a class into
+// two closed walks, one arriving as the first visit did and leaving as the second did, the other
+// the other way round. One of them is strong at the cut: if the first visit arrives by -(?R)->,
+// it leaves by -(E?)->, and the second closed walk leaves so; otherwise the first one arrives by
+// -(?N)->. The strong one is not the one without h->n, so the walk shrinks to a simple strong
+// cycle through h->n.
+// Checks, on every operation:
+//   (1) each circular report is a strong cycle of the full graph: every printed link is a
+//       dependency the program showed, with the kind printed ({write}, {read}, {recursive read}:
+//       how the link's lock was taken) and a held kind that makes the cycle strong, and the cycle
+//       is simple;
 //   (2) each conflicting acquisition is reported then, or an earlier report already named a cycle
 //       holding n and one of its conflicts (each distinct cycle is reported once);
-//   (3) each circular report belongs to an acquisition of this operation that closes a cycle of
-//       the full graph (the printed acquired class is n, the printed held class is held and n
-//       reaches it);
-//   (R) recursive_locking comes exactly at the first recursion of each class;
+//   (3) each circular report belongs to an acquisition of this operation that closes a strong
+//       cycle of the full graph (the printed acquired class and kind are n's, the printed held
+//       class and kind are those of a held entry n reaches by a strong path);
+//   (4) in particular no circular report comes at an acquisition that closes only cycles that are
+//       not strong (two recursive readers taken in opposite orders must stay silent);
+//   (R) recursive_locking comes exactly at the first forbidden recursion of each class;
 //   (X) no other report kind appears (the runs stay within fencedep's tables and depth).
-// Cycles of the full graph that need a refused edge are counted but not required: fencedep does
-// not add a refused edge, and the report of that edge already names the root cause.
+// Cycles of the full graph that need a refused dependency are counted but not required: fencedep
+// does not add a refused dependency, and the report of that one already names the root cause.
 //
 // Threads take turns in an order drawn from the run's seed, under a plain std::mutex, so the model
 // sees the engine's order and a printed seed replays a multi-threaded run exactly.
@@ -48,7 +72,9 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <span>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <unordered_map>
 #include <unordered_set>
@@ -59,6 +85,43 @@
 namespace {
 
 using u64 = std::uint64_t;
+using fencedep::lock_kind;
+
+constexpr lock_kind all_kinds[] = {lock_kind::write, lock_kind::read, lock_kind::recursive_read};
+constexpr bool recursive(lock_kind kind) { return kind == lock_kind::recursive_read; }
+
+// How the generator may take a lock.
+enum class lock_type : std::uint8_t {
+    mutex,   // writers only
+    shared,  // writers and non-recursive readers, as std::shared_mutex
+    rwlock,  // writers and recursive readers, as a reader-preferring pthread_rwlock_t
+};
+
+// The kinds of a dependency prev -> next, one bit per (held kind of prev, taken kind of next):
+// nine rather than lockdep's four (EN, ER, SN, SR), so that a printed "{read}" is told from
+// "{write}".
+std::uint16_t kind_bit(lock_kind held, lock_kind taken) {
+    return static_cast<std::uint16_t>(1u << (3 * static_cast<unsigned>(held) + static_cast<unsigned>(taken)));
+}
+
+// The kinds a step of a strong path may use: those taken as `taken`, and held exclusively when
+// the path arrived at prev as a recursive reader.
+std::uint16_t step_kinds(lock_kind taken, bool arrived_recursive) {
+    std::uint16_t mask = kind_bit(lock_kind::write, taken);
+    if (!arrived_recursive)
+        mask |= kind_bit(lock_kind::read, taken) | kind_bit(lock_kind::recursive_read, taken);
+    return mask;
+}
+
+// The kind as reports print it.
+const char* kind_mark(lock_kind kind) {
+    switch (kind) {
+    case lock_kind::write: return "{write}";
+    case lock_kind::read: return "{read}";
+    case lock_kind::recursive_read: return "{recursive read}";
+    }
+    return "{?}";
+}
 
 #if defined(__SANITIZE_ADDRESS__)
 constexpr bool sanitized = true;
@@ -124,16 +187,14 @@ public:
     bool test(std::size_t r, std::size_t c) const { return (bits_[r * words_ + c / 64] >> (c % 64)) & 1; }
     void set(std::size_t r, std::size_t c) { bits_[r * words_ + c / 64] |= u64{1} << (c % 64); }
     void or_row(std::size_t into, std::size_t from) {
-        for (std::size_t w = 0; w < words_; ++w)
-            bits_[into * words_ + w] |= bits_[from * words_ + w];
+        // Through local pointers: bits_'s words could alias words_ (both unsigned long), which
+        // would keep the compiler from vectorizing the loop.
+        u64* out = bits_.data() + into * words_;
+        const u64* in = bits_.data() + from * words_;
+        for (std::size_t w = 0, n = words_; w < n; ++w)
+            out[w] |= in[w];
     }
     std::size_t size() const { return n_; }
-    template <class F>
-    void for_each(std::size_t r, F&& f) const {
-        for (std::size_t w = 0; w < words_; ++w)
-            for (u64 bits = bits_[r * words_ + w]; bits; bits &= bits - 1)
-                f(w * 64 + static_cast<std::size_t>(std::countr_zero(bits)));
-    }
 
 private:
     std::vector<u64> bits_;
@@ -141,47 +202,45 @@ private:
     std::size_t n_ = 0;
 };
 
-// Edges plus their transitive closure, both ways, updated on each insertion: a query is one bit,
-// which is what lets the model test every held lock of every acquisition at 10^6 operations.
+// Edges plus their transitive closure, updated on each insertion: a query is one bit, which is
+// what lets the model test every held lock of every acquisition at 10^6 operations.
 class digraph {
 public:
     void init(std::size_t n) {
         adj_.init(n);
         reach_.init(n);
-        reached_by_.init(n);
-        edges_ = 0;
+        rows_ = 0;
     }
-    bool has_edge(unsigned u, unsigned v) const { return adj_.test(u, v); }
     // A path of one edge or more.
     bool reaches(unsigned u, unsigned v) const { return reach_.test(u, v); }
-    std::size_t edges() const { return edges_; }
 
-    void add(unsigned u, unsigned v) {
-        if (adj_.test(u, v))
+    // Adds an edge from each of `from` to `v`. One acquisition's dependencies all lead to the
+    // acquired lock, so the closure is updated once for all of them. The rows to update are found
+    // by testing each row's bits for the new edges' sources: keeping the transposed closure to
+    // list them cost more, in the runs with thousands of classes, than the test saves.
+    void add(std::span<const unsigned> from, unsigned v) {
+        std::vector<unsigned>& fresh = scratch_;
+        fresh.clear();
+        for (unsigned u : from) {
+            if (adj_.test(u, v))
+                continue;
+            adj_.set(u, v);
+            rows_ = std::max({rows_, u + 1, v + 1});
+            if (!reach_.test(u, v))
+                fresh.push_back(u);
+        }
+        if (fresh.empty())
             return;
-        adj_.set(u, v);
-        ++edges_;
-        if (reach_.test(u, v))
-            return;
-        // Everything that reaches u (and u) now reaches everything v reaches (and v). A row that
-        // already holds v holds all of v's row: the closure is transitive.
-        std::vector<unsigned>& sources = scratch_sources_;
-        std::vector<unsigned>& targets = scratch_targets_;
-        sources.assign(1, u);
-        reached_by_.for_each(u, [&](std::size_t x) { sources.push_back(static_cast<unsigned>(x)); });
-        targets.assign(1, v);
-        reach_.for_each(v, [&](std::size_t y) { targets.push_back(static_cast<unsigned>(y)); });
-        for (unsigned x : sources) {
-            if (reach_.test(x, v))
+        // Everything that reaches a fresh u (and u) now reaches everything v reaches (and v). A
+        // row that already holds v holds all of v's row (the closure is transitive) and is left
+        // alone. If v reaches a fresh u, v's own row is updated too, gaining only v, which the
+        // rows updated before it got with v anyway.
+        for (unsigned x = 0; x < rows_; ++x) {
+            if (reach_.test(x, v) ||
+                std::ranges::none_of(fresh, [&](unsigned u) { return x == u || reach_.test(x, u); }))
                 continue;
             reach_.or_row(x, v);
             reach_.set(x, v);
-        }
-        for (unsigned y : targets) {
-            if (reached_by_.test(y, u))
-                continue;
-            reached_by_.or_row(y, u);
-            reached_by_.set(y, u);
         }
     }
 
@@ -216,9 +275,78 @@ public:
 private:
     bit_matrix adj_;
     bit_matrix reach_;
-    bit_matrix reached_by_;  // the transpose of reach_
-    std::size_t edges_ = 0;
-    std::vector<unsigned> scratch_sources_, scratch_targets_;
+    // Nodes from rows_ on have no edge yet, so reach nothing: the dense class ids are given in
+    // order of first use, and a run uses its many keys a window at a time.
+    unsigned rows_ = 0;
+    std::vector<unsigned> scratch_;
+};
+
+// A held lock as a dependency sees it.
+struct held_class {
+    unsigned cls;
+    lock_kind kind;
+    bool operator==(const held_class&) const = default;
+};
+
+// Dependencies with their kinds, and strong reachability. Each class c is two states of
+// `states_`: 2c, reached by a non-recursive arrival (or the start of a path), and 2c+1, reached
+// by a recursive reader's. A dependency u -> v joins 2u to v's state for its taken kind, and 2u+1
+// too when u was held exclusively, so the paths of states are the strong walks.
+class dependency_graph {
+public:
+    void init(std::size_t classes) {
+        classes_ = classes;
+        kinds_.assign(classes * classes, 0);
+        pairs_ = 0;
+        states_.init(2 * classes);
+    }
+    // Class pairs with a dependency, as the engine counts its edges.
+    std::size_t pairs() const { return pairs_; }
+    std::uint16_t kinds(unsigned from, unsigned to) const { return kinds_[from * classes_ + to]; }
+
+    // Adds the dependencies of `to`, taken as `taken`, on each held lock of `prevs`; calls
+    // fresh(prev) for each that is new.
+    template <class F>
+    void add(std::span<const held_class> prevs, unsigned to, lock_kind taken, F&& fresh) {
+        sources_.clear();
+        for (const held_class& prev : prevs) {
+            std::uint16_t& kinds = kinds_[prev.cls * classes_ + to];
+            const std::uint16_t bit = kind_bit(prev.kind, taken);
+            if (kinds & bit)
+                continue;
+            pairs_ += kinds == 0;
+            kinds |= bit;
+            fresh(prev);
+            sources_.push_back(2 * prev.cls);
+            if (prev.kind == lock_kind::write)
+                sources_.push_back(2 * prev.cls + 1);
+        }
+        states_.add(sources_, state(to, taken));
+    }
+
+    // Whether prev -> next, next taken as `taken` while prev is held as `held`, closes a strong
+    // cycle.
+    bool closes(unsigned next, lock_kind taken, unsigned prev, lock_kind held) const {
+        const unsigned start = state(next, taken);
+        return states_.reaches(start, 2 * prev) || (held == lock_kind::write && states_.reaches(start, 2 * prev + 1));
+    }
+
+    // For failure messages: the states of a strong path that closes, as closes() says.
+    std::vector<unsigned> closing_path(unsigned next, lock_kind taken, unsigned prev, lock_kind held) const {
+        std::vector<unsigned> path = states_.path(state(next, taken), 2 * prev);
+        if (path.empty() && held == lock_kind::write)
+            path = states_.path(state(next, taken), 2 * prev + 1);
+        return path;
+    }
+
+private:
+    static unsigned state(unsigned cls, lock_kind taken) { return 2 * cls + (recursive(taken) ? 1 : 0); }
+
+    std::size_t classes_ = 0;
+    std::vector<std::uint16_t> kinds_;  // from * classes + to -> kind_bit()s
+    std::size_t pairs_ = 0;
+    digraph states_;
+    std::vector<unsigned> sources_;
 };
 
 // Everything about a run follows from its seed, so a printed seed replays it exactly. Threads
@@ -236,6 +364,9 @@ struct run_config {
     unsigned trylock_pm;
     unsigned recursion_pm;   // re-take a held class
     unsigned out_of_order_pm;
+    unsigned shared_pm;      // a key is a lock_type::shared this often...
+    unsigned rwlock_pm;      // ...an rwlock this often, else a mutex
+    unsigned read_pm;        // an acquisition of a shared or rwlock key is a read this often
 };
 
 run_config config_for(u64 seed) {
@@ -261,6 +392,16 @@ run_config config_for(u64 seed) {
     c.trylock_pm = 50 + r.below(250);
     c.recursion_pm = r.below(40);
     c.out_of_order_pm = r.below(400);
+    // Some runs have no reader at all, as before readers existed; the others mix the two reader
+    // kinds with writers and mutexes, or have one kind only, so that read-read inversions,
+    // readers and writers of one lock, and cycles of recursive readers all come up.
+    static constexpr std::array<std::array<unsigned, 2>, 8> mixes = {
+        {{0, 0}, {0, 0}, {250, 250}, {400, 400}, {700, 0}, {0, 700}, {1000, 0}, {0, 1000}}};
+    const auto& mix = mixes[r.below(8)];
+    c.shared_pm = mix[0];
+    c.rwlock_pm = mix[1];
+    static constexpr unsigned reads[] = {250, 500, 750, 900};
+    c.read_pm = reads[r.below(4)];
     return c;
 }
 
@@ -269,6 +410,7 @@ struct held_entry {
     unsigned subclass;
     unsigned cls;  // the model's dense class id
     bool trylock;
+    lock_kind kind;
 };
 
 enum class op_kind : std::uint8_t { acquire, trylock, release };
@@ -277,9 +419,10 @@ enum class op_kind : std::uint8_t { acquire, trylock, release };
 struct trace_entry {
     unsigned index;
     unsigned thread;
-    op_kind kind;
+    op_kind op;
     unsigned key;
     unsigned subclass;
+    lock_kind kind;     // acquire, trylock: how the lock is taken
     unsigned position;  // release: held index released
 };
 
@@ -298,7 +441,13 @@ struct stats {
     u64 full_only_cycles = 0;      // acquisitions closing a full-graph cycle through a refused edge
     u64 full_only_unnamed = 0;     // ... where no report so far named the class and a held one
     u64 recursions = 0;
+    u64 reads = 0;                 // blocking acquisitions as a non-recursive reader
+    u64 recursive_reads = 0;       // ... as a recursive reader
+    u64 read_recursions = 0;       // ... of a class held for reading (allowed)
+    u64 weak_cycles = 0;           // acquisitions closing full-graph cycles, none of them strong
     u64 circular_reports = 0;
+    u64 reader_reports = 0;        // circular reports with a reader on the cycle
+    u64 recursive_reader_cycles = 0;  // ... of three classes or more, with a recursive reader
     u64 recursive_reports = 0;
     u64 runs = 0;
     u64 threaded_runs = 0;
@@ -323,8 +472,9 @@ struct failure_policy {
 // A fixed sequence instead of random steps, on one thread: "unlock" releases the topmost held
 // entry of the key, as the engine does.
 struct scripted_op {
-    op_kind kind;
+    op_kind op;
     unsigned key;
+    lock_kind kind = lock_kind::write;
     unsigned subclass = 0;
 };
 
@@ -332,7 +482,41 @@ struct scripted_op {
 struct seen_report {
     fencedep::report_kind kind;
     std::vector<std::string> classes;
+    // A circular report's kinds, as its text prints them: each link's, parallel to `classes`,
+    // and the held lock's. Empty where the text does not show them.
+    std::vector<lock_kind> links;
+    std::optional<lock_kind> held;
 };
+
+// The kind mark printed right after the first "(class name)" at or past `from`: names are
+// "c17" or "c17/2", without parentheses.
+std::optional<lock_kind> kind_after(std::string_view text, std::size_t from) {
+    const std::size_t close = text.find(')', from);
+    if (close == std::string_view::npos)
+        return std::nullopt;
+    const std::string_view mark = text.substr(close + 1);
+    for (lock_kind kind : all_kinds)
+        if (mark.starts_with(kind_mark(kind)))
+            return kind;
+    return std::nullopt;
+}
+
+// Reads the kinds of a circular report: the links' "-> #N (name){kind}:" lines, #N (held) first
+// as in `classes`, and the lock line under "but task is already holding lock:".
+seen_report parse_circular(const fencedep::report& r) {
+    seen_report seen{r.kind, r.classes, {}, {}};
+    const std::string_view text = r.text;
+    for (std::size_t at = text.find("\n-> #"); at != std::string_view::npos; at = text.find("\n-> #", at + 1)) {
+        const auto kind = kind_after(text, at);
+        if (!kind)
+            return seen;  // the check sees fewer kinds than classes and fails
+        seen.links.push_back(*kind);
+    }
+    constexpr std::string_view holding = "but task is already holding lock:\n";
+    if (const std::size_t at = text.find(holding); at != std::string_view::npos)
+        seen.held = kind_after(text, at + holding.size());
+    return seen;
+}
 
 // Written by the handler on the thread whose operation reports, read by the same thread after the
 // call: operations are serialized, so it only ever holds one operation's reports.
@@ -350,6 +534,7 @@ std::vector<seen_report> drain_sink() {
 // lock an out-of-order release re-takes.
 struct validation {
     unsigned cls;
+    lock_kind kind;
     bool recursion = false;
     bool expect_recursive_report = false;
     bool recursive_reported = false;
@@ -357,7 +542,8 @@ struct validation {
     bool revalidation = false;
     std::size_t held_begin = 0, held_end = 0;          // into run::validation_held
     std::size_t conflict_begin = 0, conflict_end = 0;  // into run::validation_conflicts
-    std::vector<unsigned> full_conflicts;              // held classes n reaches in the full graph
+    // Held entries (class and kind) whose dependency on n closes a strong cycle of the full graph.
+    std::vector<held_class> full_conflicts;
 };
 
 class run {
@@ -367,6 +553,7 @@ public:
         const unsigned classes = cfg.keys + cfg.nested_keys * (subclasses_used - 1);
         full_.init(classes);
         core_.init(classes);
+        plain_.init(classes);
         covered_.init(classes);
         recursion_reported_.assign(classes, false);
         dense_.assign(std::size_t{cfg.keys} * subclasses_used, -1);
@@ -376,6 +563,13 @@ public:
         for (unsigned k = 0; k < cfg.keys; ++k) {
             names_.push_back("c" + std::to_string(k));
             maps_.push_back(std::make_unique<fencedep::lock_map>(names_.back().c_str(), keys_[k]));
+        }
+        types_.reserve(cfg.keys);
+        for (unsigned k = 0; k < cfg.keys; ++k) {
+            const unsigned roll = rng_.below(1000);
+            types_.push_back(roll < cfg.shared_pm                  ? lock_type::shared
+                             : roll < cfg.shared_pm + cfg.rwlock_pm ? lock_type::rwlock
+                                                                    : lock_type::mutex);
         }
         threads_.resize(cfg.threads);
         for (auto& t : threads_)
@@ -407,7 +601,7 @@ public:
     }
 
     unsigned ops() const { return ops_; }
-    std::size_t edges() const { return full_.edges(); }
+    std::size_t edges() const { return full_.pairs(); }
     std::size_t chains() const { return chains_.size(); }
 
 private:
@@ -498,16 +692,16 @@ private:
                 return;
             }
             const scripted_op& op = (*script_)[ops_];
-            if (op.kind == op_kind::release) {
+            if (op.op == op_kind::release) {
                 const auto it = std::ranges::find_if(t.held, [&](const held_entry& h) { return h.key == op.key; });
                 REQUIRE_MESSAGE(it != t.held.end(), "the script unlocks c", op.key, ", which is not held");
                 release(me, static_cast<unsigned>(it - t.held.begin()));
             } else {
-                acquire(me, op.key, op.subclass, op.kind == op_kind::trylock);
+                acquire(me, op.key, op.subclass, op.kind, op.op == op_kind::trylock);
             }
             return;
         }
-        if (ops_ >= cfg_.ops || full_.edges() >= edge_limit || chains_.size() >= chain_limit) {
+        if (ops_ >= cfg_.ops || full_.pairs() >= edge_limit || chains_.size() >= chain_limit) {
             done_ = true;
             return;
         }
@@ -539,31 +733,51 @@ private:
                 sub = 1 + rng_.below(subclasses_used - 1);
             trylock = rng_.per_mille(cfg_.trylock_pm);
         }
-        acquire(me, key, sub, trylock);
+        acquire(me, key, sub, pick_kind(key), trylock);
     }
 
-    void begin_op(unsigned me, op_kind kind, unsigned key, unsigned sub, unsigned position) {
+    // Readers as often as the run says, of the kind the lock has.
+    lock_kind pick_kind(unsigned key) {
+        const lock_type type = types_[key];
+        if (type == lock_type::mutex || !rng_.per_mille(cfg_.read_pm))
+            return lock_kind::write;
+        return type == lock_type::rwlock ? lock_kind::recursive_read : lock_kind::read;
+    }
+
+    void begin_op(unsigned me, op_kind op, unsigned key, unsigned sub, lock_kind kind, unsigned position) {
         before_ = threads_[me].held;
         validations_.clear();
         validation_held_.clear();
         validation_conflicts_.clear();
-        trace_[ops_ % trace_.size()] = {ops_, me, kind, key, sub, position};
+        trace_[ops_ % trace_.size()] = {ops_, me, op, key, sub, kind, position};
         ++ops_;
     }
 
-    void acquire(unsigned me, unsigned key, unsigned sub, bool trylock) {
+    // Each kind through its own entry point, as users call them.
+    static void engine_acquire(fencedep::lock_map& map, unsigned sub, lock_kind kind, bool trylock) {
+        switch (kind) {
+        case lock_kind::write: trylock ? map.try_acquire(sub) : map.acquire(sub); return;
+        case lock_kind::read: trylock ? map.try_acquire_read(sub) : map.acquire_read(sub); return;
+        case lock_kind::recursive_read:
+            trylock ? map.try_acquire_recursive_read(sub) : map.acquire_recursive_read(sub);
+            return;
+        }
+    }
+
+    void acquire(unsigned me, unsigned key, unsigned sub, lock_kind kind, bool trylock) {
         thread_model& t = threads_[me];
-        begin_op(me, trylock ? op_kind::trylock : op_kind::acquire, key, sub, 0);
+        begin_op(me, trylock ? op_kind::trylock : op_kind::acquire, key, sub, kind, 0);
         const unsigned cls = class_of(key, sub);
         if (trylock) {
             ++totals_.trylocks;
-            maps_[key]->try_acquire(sub);
         } else {
             ++totals_.acquisitions;
-            model_acquire(me, cls, false);
-            maps_[key]->acquire(sub);
+            totals_.reads += kind == lock_kind::read;
+            totals_.recursive_reads += recursive(kind);
+            model_acquire(me, cls, kind, false);
         }
-        t.held.push_back({key, sub, cls, trylock});
+        engine_acquire(*maps_[key], sub, kind, trylock);
+        t.held.push_back({key, sub, cls, trylock, kind});
         check(me);
     }
 
@@ -578,7 +792,7 @@ private:
                 break;
             }
         }
-        begin_op(me, op_kind::release, key, t.held[position].subclass, position);
+        begin_op(me, op_kind::release, key, t.held[position].subclass, t.held[position].kind, position);
         ++totals_.releases;
         // As lockdep does, the locks above the released one are taken again in order, each
         // validated against the ones below it.
@@ -589,7 +803,7 @@ private:
         for (const held_entry& h : above) {
             if (!h.trylock) {
                 ++totals_.revalidations;
-                model_acquire(me, h.cls, true);
+                model_acquire(me, h.cls, h.kind, true);
             }
             t.held.push_back(h);
         }
@@ -599,23 +813,27 @@ private:
 
     // The model's verdict on a blocking acquisition of `cls` over the thread's current held stack,
     // and the dependencies it adds.
-    void model_acquire(unsigned me, unsigned cls, bool revalidation) {
+    void model_acquire(unsigned me, unsigned cls, lock_kind kind, bool revalidation) {
         const auto& held = threads_[me].held;
         validation v;
         v.cls = cls;
+        v.kind = kind;
         v.revalidation = revalidation;
         v.held_begin = validation_held_.size();
         u64 chain = 0x6a09e667f3bcc908ull;
         for (const held_entry& h : held) {
-            validation_held_.push_back(h.cls);
-            chain = splitmix(chain) ^ h.cls;
+            validation_held_.push_back(h);
+            chain = splitmix(chain) ^ (h.cls * 3 + static_cast<unsigned>(h.kind));
         }
         v.held_end = validation_held_.size();
-        chains_.insert(splitmix(chain) ^ cls);
+        chains_.insert(splitmix(chain) ^ (cls * 3 + static_cast<unsigned>(kind)));
         v.conflict_begin = v.conflict_end = validation_conflicts_.size();
 
-        if (std::ranges::any_of(held, [&](const held_entry& h) { return h.cls == cls; })) {
-            // Same class held: a self-deadlock, not a graph property; no dependencies.
+        // Same class held: a self-deadlock, not a graph property, so no dependencies; unless a
+        // recursive reader takes a class held only for reading, which no reader blocks.
+        if (std::ranges::any_of(held, [&](const held_entry& h) {
+                return h.cls == cls && !(recursive(kind) && h.kind != lock_kind::write);
+            })) {
             v.recursion = true;
             ++totals_.recursions;
             v.expect_recursive_report = !recursion_reported_[cls];
@@ -623,42 +841,49 @@ private:
             validations_.push_back(v);
             return;
         }
+        // An allowed read recursion is validated like any acquisition (as lockdep does since
+        // v5.10), against the other held classes: n's own entries give no dependency.
+        totals_.read_recursions += std::ranges::any_of(held, [&](const held_entry& h) { return h.cls == cls; });
+        // Conflicts are all found before any dependency is added (dependencies into n add no
+        // path out of it anyway).
+        bool plain_cycle = false;
+        full_prevs_.clear();
+        core_prevs_.clear();
+        plain_prevs_.clear();
         for (const held_entry& h : held) {
-            if (core_.reaches(cls, h.cls) &&
-                std::find(validation_conflicts_.begin() + static_cast<std::ptrdiff_t>(v.conflict_begin),
-                          validation_conflicts_.end(), h.cls) == validation_conflicts_.end())
+            if (h.cls == cls)
+                continue;
+            full_prevs_.push_back({h.cls, h.kind});
+            plain_prevs_.push_back(h.cls);
+            // Per entry: a class held as a writer and as a reader may close a cycle as one only.
+            if (!core_.closes(cls, kind, h.cls, h.kind))
+                core_prevs_.push_back({h.cls, h.kind});
+            else if (std::find(validation_conflicts_.begin() + static_cast<std::ptrdiff_t>(v.conflict_begin),
+                               validation_conflicts_.end(), h.cls) == validation_conflicts_.end())
                 validation_conflicts_.push_back(h.cls);
-            if (full_.reaches(cls, h.cls))
-                v.full_conflicts.push_back(h.cls);
+            if (full_.closes(cls, kind, h.cls, h.kind))
+                v.full_conflicts.push_back({h.cls, h.kind});
+            plain_cycle = plain_cycle || plain_.reaches(cls, h.cls);
         }
-        const bool full_cycle = !v.full_conflicts.empty();
         v.conflict_end = validation_conflicts_.size();
         if (v.conflict_end > v.conflict_begin) {
             ++totals_.conflicts;
             totals_.conflicts_on_threads += cfg_.threads > 1;
             totals_.conflicts_revalidated += revalidation;
-        } else if (full_cycle) {
+        } else if (!v.full_conflicts.empty()) {
             ++totals_.full_only_cycles;
-            totals_.full_only_unnamed += std::ranges::none_of(v.full_conflicts, [&](unsigned h) {
-                return covered_.test(cls, h);
+            totals_.full_only_unnamed += std::ranges::none_of(v.full_conflicts, [&](const held_class& h) {
+                return covered_.test(cls, h.cls);
             });
+        } else if (plain_cycle) {
+            ++totals_.weak_cycles;
         }
-        // Conflicts were all found before any edge was added: an edge into `cls` adds no path
-        // out of it, so the order of the held locks does not matter.
-        for (const held_entry& h : held) {
-            full_.add(h.cls, cls);
-            if (!is_conflict(v, h.cls) && !core_.has_edge(h.cls, cls)) {
-                core_.add(h.cls, cls);
-                core_edge_op_.emplace(edge_id(h.cls, cls), ops_ - 1);
-            }
-        }
+        full_.add(full_prevs_, cls, kind, [](const held_class&) {});
+        core_.add(core_prevs_, cls, kind, [&](const held_class& prev) {
+            core_edge_op_.emplace(edge_id(prev.cls, cls, kind_bit(prev.kind, kind)), ops_ - 1);
+        });
+        plain_.add(plain_prevs_, cls);
         validations_.push_back(v);
-    }
-
-    bool is_conflict(const validation& v, unsigned cls) const {
-        return std::find(validation_conflicts_.begin() + static_cast<std::ptrdiff_t>(v.conflict_begin),
-                         validation_conflicts_.begin() + static_cast<std::ptrdiff_t>(v.conflict_end),
-                         cls) != validation_conflicts_.begin() + static_cast<std::ptrdiff_t>(v.conflict_end);
     }
 
     // Compares the operation's reports with the model's validations.
@@ -700,28 +925,32 @@ private:
                 fail(me, "(1) circular report with fewer than two classes", &r, nullptr);
                 continue;
             }
-            // Printed held lock first, acquired lock last: each link was taken while the next
-            // one was held, and the held lock closes the cycle, held while the last is taken.
-            for (std::size_t i = 0; i + 1 < ids.size(); ++i)
-                if (!full_.has_edge(ids[i + 1], ids[i])) {
-                    fail(me, "(1) a link of the reported cycle is not a dependency the program showed", &r, nullptr);
-                    break;
-                }
-            std::vector<unsigned> sorted = ids;
-            std::ranges::sort(sorted);
-            if (std::adjacent_find(sorted.begin(), sorted.end()) != sorted.end())
-                fail(me, "(1) the reported cycle is not simple", &r, nullptr);
-            // A cycle through an edge fencedep refused is real too, so the full graph decides.
+            if (r.links.size() != ids.size() || !r.held) {
+                fail(me, "(1) the circular report does not show the kind of each lock on the cycle", &r, nullptr);
+                continue;
+            }
+            // A cycle through a dependency fencedep refused is real too, so the full graph
+            // decides. The printed acquisition (#0) and held lock (#N) name n and one of its
+            // entries, with their kinds.
             validation* match = nullptr;
             for (auto& v : validations_)
-                if (!v.recursion && v.cls == ids.back() && std::ranges::count(v.full_conflicts, ids.front()) > 0) {
+                if (!v.recursion && v.cls == ids.back() && v.kind == r.links.back() &&
+                    std::ranges::count(v.full_conflicts, held_class{ids.front(), *r.held}) > 0) {
                     match = &v;
                     break;
                 }
             if (!match) {
-                fail(me, "(3) circular report at an acquisition the model finds no cycle for", &r, nullptr);
+                if (plain_.reaches(ids.back(), ids.front()))
+                    fail(me, "(4) circular report at an acquisition that closes no strong cycle (none can deadlock)",
+                         &r, nullptr);
+                else
+                    fail(me, "(3) circular report at an acquisition the model finds no cycle for", &r, nullptr);
                 continue;
             }
+            check_links(me, r, ids);
+            totals_.reader_reports += *r.held != lock_kind::write ||
+                                      std::ranges::any_of(r.links, [](lock_kind k) { return k != lock_kind::write; });
+            totals_.recursive_reader_cycles += ids.size() >= 3 && std::ranges::any_of(r.links, recursive);
             match->cycle_reported = true;
             cycles.push_back(std::move(ids));
         }
@@ -752,37 +981,88 @@ private:
                     covered_.set(a, b);
     }
 
+    // Check (1) on a report that names the acquisition's class and kind and a held entry's.
+    // Printed held lock first, acquired lock last: each link's lock was taken as printed while
+    // the next one was held, and the held lock closes the cycle, held while the last is taken.
+    // Where the cycle arrives at a lock as a recursive reader, it must leave it by a dependency
+    // taken while that lock was held exclusively.
+    void check_links(unsigned me, const seen_report& r, const std::vector<unsigned>& ids) {
+        for (std::size_t i = 0; i + 1 < ids.size(); ++i)
+            if (!(full_.kinds(ids[i + 1], ids[i]) & step_kinds(r.links[i], recursive(r.links[i + 1])))) {
+                fail(me,
+                     "(1) a link of the reported cycle is not a dependency the program showed, of a kind that "
+                     "makes the cycle strong",
+                     &r, nullptr);
+                return;
+            }
+        if (recursive(r.links.front()) && *r.held != lock_kind::write) {
+            fail(me, "(1) the reported cycle arrives at the held lock as a recursive reader, and it is held shared", &r,
+                 nullptr);
+            return;
+        }
+        std::vector<unsigned> sorted = ids;
+        std::ranges::sort(sorted);
+        if (std::adjacent_find(sorted.begin(), sorted.end()) != sorted.end())
+            fail(me, "(1) the reported cycle is not simple", &r, nullptr);
+    }
+
+    // Writers unmarked, to keep the lines short.
+    static std::string mark(lock_kind kind) { return kind == lock_kind::write ? "" : kind_mark(kind); }
+
     std::string describe_held(const std::vector<held_entry>& held) const {
         std::string out;
         for (const auto& h : held) {
             if (!out.empty())
                 out += ", ";
-            out += class_name(h.cls) + (h.trylock ? "(try)" : "");
+            out += class_name(h.cls) + mark(h.kind) + (h.trylock ? "(try)" : "");
         }
         return out.empty() ? "(none)" : out;
     }
 
-    static u64 edge_id(unsigned from, unsigned to) { return (u64{from} << 32) | to; }
+    std::string describe_report(const seen_report& r) const {
+        std::string out = std::string(engine_test::kind_name(r.kind)) + " [";
+        for (std::size_t i = 0; i < r.classes.size(); ++i)
+            out += (i ? ", " : "") + r.classes[i] + (i < r.links.size() ? kind_mark(r.links[i]) : "");
+        out += "]";
+        if (r.held)
+            out += std::string(", held as ") + kind_mark(*r.held);
+        return out;
+    }
 
-    // With the operation that first showed each dependency, where the engine should have recorded
-    // it (replay the run to that operation to see what it did instead).
-    std::string describe_path(const std::vector<unsigned>& path) const {
-        std::string out = path.empty() ? "" : class_name(path[0]);
-        for (std::size_t i = 1; i < path.size(); ++i) {
-            const auto op = core_edge_op_.find(edge_id(path[i - 1], path[i]));
-            out += " -#" + (op == core_edge_op_.end() ? std::string("?") : std::to_string(op->second)) + "-> " +
-                   class_name(path[i]);
+    static u64 edge_id(unsigned from, unsigned to, std::uint16_t kind) {
+        return (u64{from} << 40) | (u64{to} << 16) | kind;
+    }
+
+    // A path of core_'s states, each step with lockdep's letters for the kind it uses and the
+    // operation that first showed that dependency, where the engine should have recorded it
+    // (replay the run to that operation to see what it did instead).
+    std::string describe_path(const std::vector<unsigned>& states) const {
+        std::string out = states.empty() ? "" : class_name(states[0] / 2);
+        for (std::size_t i = 1; i < states.size(); ++i) {
+            const unsigned from = states[i - 1] / 2, to = states[i] / 2;
+            std::uint16_t usable = 0;
+            for (lock_kind taken : all_kinds)
+                if (recursive(taken) == (states[i] % 2 == 1))
+                    usable |= step_kinds(taken, states[i - 1] % 2 == 1);
+            const auto kind = static_cast<std::uint16_t>(core_.kinds(from, to) & usable);
+            const auto bit = static_cast<unsigned>(std::countr_zero(kind));
+            const auto op = core_edge_op_.find(edge_id(from, to, static_cast<std::uint16_t>(kind & -kind)));
+            out += std::string(" -(") + (bit / 3 == 0 ? "E" : "S") + (bit % 3 == 2 ? "R" : "N") + " #" +
+                   (op == core_edge_op_.end() ? std::string("?") : std::to_string(op->second)) + ")-> " +
+                   class_name(to);
         }
         return out;
     }
 
     std::string describe_trace(const trace_entry& e) const {
-        const char* kind = e.kind == op_kind::acquire ? "lock" : e.kind == op_kind::trylock ? "trylock" : "unlock";
+        const char* op = e.op == op_kind::acquire ? "lock" : e.op == op_kind::trylock ? "trylock" : "unlock";
         std::string name = "c" + std::to_string(e.key) + (e.subclass ? "/" + std::to_string(e.subclass) : "");
-        std::string out = "  #" + std::to_string(e.index) + " thread " + std::to_string(e.thread) + ": " + kind +
-                          " " + name;
-        if (e.kind == op_kind::release)
+        std::string out = "  #" + std::to_string(e.index) + " thread " + std::to_string(e.thread) + ": " + op + " " +
+                          name;
+        if (e.op == op_kind::release)
             out += " (held index " + std::to_string(e.position) + ")";
+        else
+            out += mark(e.kind);
         return out;
     }
 
@@ -811,24 +1091,22 @@ private:
         out += "  held before it (bottom to top): " + describe_held(before_) + "\n";
         out += "  held after it: " + describe_held(threads_[me].held) + "\n";
         if (r)
-            out += std::string("  report: ") + engine_test::kind_name(r->kind) + " [" + engine_test::joined(r->classes) +
-                   "]\n";
+            out += "  report: " + describe_report(*r) + "\n";
         if (v) {
-            std::vector<held_entry> at;
-            for (std::size_t i = v->held_begin; i < v->held_end; ++i)
-                at.push_back({class_key_[validation_held_[i]], class_sub_[validation_held_[i]], validation_held_[i], false});
-            out += "  model: acquiring " + class_name(v->cls) + (v->revalidation ? " (re-taken by the release)" : "") +
-                   " with held classes " + describe_held(at) + "\n";
-            for (std::size_t i = v->conflict_begin; i < v->conflict_end; ++i) {
-                const unsigned h = validation_conflicts_[i];
-                out += "  model: held " + class_name(h) + " is reachable: " + describe_path(core_.path(v->cls, h)) +
-                       " (-#N-> names the operation that showed the dependency)\n";
-            }
+            const std::vector<held_entry> at(validation_held_.begin() + static_cast<std::ptrdiff_t>(v->held_begin),
+                                             validation_held_.begin() + static_cast<std::ptrdiff_t>(v->held_end));
+            out += "  model: acquiring " + class_name(v->cls) + mark(v->kind) +
+                   (v->revalidation ? " (re-taken by the release)" : "") + " with held classes " + describe_held(at) +
+                   "\n";
+            for (const held_entry& h : at)
+                if (!v->recursion && h.cls != v->cls && core_.closes(v->cls, v->kind, h.cls, h.kind))
+                    out += "  model: held " + class_name(h.cls) + mark(h.kind) + " closes a strong cycle: " +
+                           describe_path(core_.closing_path(v->cls, v->kind, h.cls, h.kind)) +
+                           " (#N names the operation that showed the dependency)\n";
         }
         out += "  reports at this operation:" + std::string(reports_.empty() ? " none" : "") + "\n";
         for (const auto& seen : reports_)
-            out += std::string("    ") + engine_test::kind_name(seen.kind) + " [" + engine_test::joined(seen.classes) +
-                   "]\n";
+            out += "    " + describe_report(seen) + "\n";
         out += "  last operations of the run:\n";
         const unsigned first = ops_ > trace_.size() ? ops_ - static_cast<unsigned>(trace_.size()) : 0;
         for (unsigned i = first; i < ops_; ++i)
@@ -852,7 +1130,9 @@ private:
 
     std::vector<int> dense_;  // key * subclasses_used + subclass -> class
     std::vector<unsigned> class_key_, class_sub_;
-    digraph full_, core_;
+    std::vector<lock_type> types_;  // per key
+    dependency_graph full_, core_;
+    digraph plain_;  // full_'s dependencies whatever their kinds: its cycles include harmless ones
     std::unordered_map<u64, unsigned> core_edge_op_;  // edge_id -> operation that first showed it
     bit_matrix covered_;  // (a, b): a report named a cycle holding both
     std::vector<bool> recursion_reported_;
@@ -862,7 +1142,10 @@ private:
     std::vector<held_entry> before_;
     std::vector<validation> validations_;
     std::vector<seen_report> reports_;  // the operation's
-    std::vector<unsigned> validation_held_, validation_conflicts_;
+    std::vector<held_class> full_prevs_, core_prevs_;  // model_acquire's, kept for their capacity
+    std::vector<unsigned> plain_prevs_;
+    std::vector<held_entry> validation_held_;
+    std::vector<unsigned> validation_conflicts_;
     std::array<trace_entry, 48> trace_{};
 
     unsigned ops_ = 0;
@@ -883,8 +1166,11 @@ class sink_scope {
 public:
     sink_scope()
         : previous_(fencedep::set_report_handler([](const fencedep::report& r) {
+              seen_report seen = r.kind == fencedep::report_kind::circular_dependency
+                                     ? parse_circular(r)
+                                     : seen_report{r.kind, r.classes, {}, {}};
               std::lock_guard guard(sink_mutex);
-              sink.push_back({r.kind, r.classes});
+              sink.push_back(std::move(seen));
           })) {}
     ~sink_scope() {
         fencedep::enable(false);
@@ -904,6 +1190,21 @@ void print_failures(const stats& totals) {
         std::printf("differential: %s: %llu time(s) in %llu run(s), first at operation %llu\n", check.c_str(),
                     static_cast<unsigned long long>(count.times), static_cast<unsigned long long>(count.runs),
                     static_cast<unsigned long long>(count.first_op));
+}
+
+// Runs a fixed sequence on one thread through the model and its checks.
+stats run_script(const std::vector<scripted_op>& script, unsigned keys) {
+    stats totals;
+    {
+        sink_scope reports;
+        run_config cfg{};
+        cfg.keys = keys;
+        cfg.threads = 1;
+        cfg.window = keys;
+        run(cfg, totals, failure_policy{}, &script).execute();
+    }
+    print_failures(totals);
+    return totals;
 }
 
 }  // namespace
@@ -972,6 +1273,14 @@ TEST_CASE("verdicts match a naive model of lockdep's rules over random lock sequ
                 static_cast<unsigned long long>(totals.recursive_reports),
                 static_cast<unsigned long long>(totals.full_only_cycles),
                 static_cast<unsigned long long>(totals.full_only_unnamed));
+    std::printf("differential: readers: %llu reads, %llu recursive reads (%llu of a class held for reading); %llu "
+                "acquisitions closing only cycles that cannot deadlock (silent); %llu circular reports with a reader, "
+                "%llu of three classes or more with a recursive reader\n",
+                static_cast<unsigned long long>(totals.reads), static_cast<unsigned long long>(totals.recursive_reads),
+                static_cast<unsigned long long>(totals.read_recursions),
+                static_cast<unsigned long long>(totals.weak_cycles),
+                static_cast<unsigned long long>(totals.reader_reports),
+                static_cast<unsigned long long>(totals.recursive_reader_cycles));
     print_failures(totals);
     std::fflush(stdout);
 
@@ -984,6 +1293,10 @@ TEST_CASE("verdicts match a naive model of lockdep's rules over random lock sequ
         CHECK(totals.conflicts_on_threads > 0);
         CHECK(totals.conflicts_revalidated > 0);
         CHECK(totals.recursive_reports > 0);
+        CHECK(totals.read_recursions > 0);
+        CHECK(totals.weak_cycles > 0);
+        CHECK(totals.reader_reports > 0);
+        CHECK(totals.recursive_reader_cycles > 0);
         CHECK(totals.threaded_runs > 0);
         CHECK(totals.max_keys >= 1000);
     }
@@ -1013,19 +1326,79 @@ TEST_CASE("the model's checks catch dependencies lost below a refused or recursi
                   {lock, b}, {lock, a}, {unlock, a}, {unlock, b}};
     }
 
-    stats totals;
-    {
-        sink_scope reports;
-        run_config cfg{};
-        cfg.keys = 4;
-        cfg.threads = 1;
-        cfg.window = 4;
-        run(cfg, totals, failure_policy{}, &script).execute();
-    }
-    print_failures(totals);
+    const stats totals = run_script(script, 4);
     CHECK(totals.failed_runs == 0);
     // Not vacuous: the final lock of A closes a cycle of the model.
     CHECK(totals.conflicts >= 1);
+}
+
+// lockdep's read/write selftests (lockdep.md §5.4, §5.5) as fixed sequences through the same model
+// and checks: the model must give lockdep's verdict, and fencedep the model's. In the kernel's
+// rwlock column a reader is a recursive one (R), in its rwsem column a plain one (r).
+TEST_CASE("lockdep's read/write selftests: the model's verdicts are lockdep's, and fencedep's the model's") {
+    constexpr unsigned x = 0, y = 1, z = 2;
+    constexpr auto W = lock_kind::write;
+    constexpr auto r = lock_kind::read;
+    constexpr auto R = lock_kind::recursive_read;
+    using script = std::vector<scripted_op>;
+    const auto lock = [](unsigned key, lock_kind kind) { return scripted_op{op_kind::acquire, key, kind}; };
+    const auto unlock = [](unsigned key) { return scripted_op{op_kind::release, key}; };
+    // One thread takes a, then b, and releases both: the dependency a -> b.
+    const auto nest = [&](unsigned a, lock_kind ka, unsigned b, lock_kind kb) {
+        return script{lock(a, ka), lock(b, kb), unlock(b), unlock(a)};
+    };
+    const auto join = [](std::initializer_list<script> parts) {
+        script out;
+        for (const script& part : parts)
+            out.insert(out.end(), part.begin(), part.end());
+        return out;
+    };
+    // The model's counts: lockdep reports a deadlock as one cycle-closing acquisition or one
+    // forbidden recursion; `weak` counts acquisitions that close a cycle that cannot deadlock.
+    struct selftest {
+        const char* name;
+        script ops;
+        u64 cycles = 0, recursions = 0, weak = 0;
+    };
+    std::vector<selftest> cases = {
+        {"recursive read-lock, rwlock: RL(X1); RL(X1)", {lock(x, R), lock(x, R), unlock(x), unlock(x)}},
+        {"recursive read-lock, rwsem: RSL(X1); RSL(X1)", {lock(x, r), lock(x, r), unlock(x), unlock(x)}, 0, 1},
+        {"mixed read-write-lock: RL(X1); WL(X1)", {lock(x, R), lock(x, W), unlock(x), unlock(x)}, 0, 1},
+        {"mixed write-read-lock: WL(X1); RL(X1)", {lock(x, W), lock(x, R), unlock(x), unlock(x)}, 0, 1},
+        {"mixed read-lock/lock-write ABBA", join({nest(x, R, y, W), nest(y, W, x, W)}), 1},
+        {"mixed read-lock/lock-read ABBA, rwlock", join({nest(x, R, y, W), nest(y, W, x, R)}), 0, 0, 1},
+        {"mixed read-lock/lock-read ABBA, rwsem", join({nest(x, r, y, W), nest(y, W, x, r)}), 1},
+        {"mixed write-lock/lock-write ABBA", join({nest(x, W, y, W), nest(y, W, x, W)}), 1},
+        {"chain cached mixed R-L/L-W ABBA", join({nest(x, R, y, W), nest(y, W, x, R), nest(y, W, x, W)}), 1, 0, 1},
+    };
+    // The three-lock cycles of recursive readers, in every order of their three episodes.
+    struct triple {
+        const char* name;
+        std::array<script, 3> episodes;
+        bool deadlock;
+    };
+    const triple triples[] = {
+        {"W1R2/W2R3/W3R1", {nest(x, W, y, R), nest(y, W, z, R), nest(z, W, x, R)}, true},
+        {"W1W2/R2R3/W3R1", {nest(x, W, y, W), nest(y, R, z, R), nest(z, W, x, R)}, true},
+        {"W1W2/R2R3/R3W1", {nest(x, W, y, W), nest(y, R, z, R), nest(z, R, x, W)}, false},
+        {"W1R2/R2R3/W3W1", {nest(x, W, y, R), nest(y, R, z, R), nest(z, W, x, W)}, false},
+    };
+    for (const auto& [name, episodes, deadlock] : triples) {
+        std::array<unsigned, 3> order{0, 1, 2};
+        do {
+            cases.push_back({name, join({episodes[order[0]], episodes[order[1]], episodes[order[2]]}),
+                             deadlock ? 1u : 0u, 0, deadlock ? 0u : 1u});
+        } while (std::ranges::next_permutation(order).found);
+    }
+
+    for (const selftest& c : cases) {
+        INFO(c.name);
+        const stats totals = run_script(c.ops, 3);
+        CHECK(totals.failed_runs == 0);
+        CHECK(totals.conflicts == c.cycles);
+        CHECK(totals.recursions == c.recursions);
+        CHECK(totals.weak_cycles == c.weak);
+    }
 }
 
 }  // TEST_SUITE
