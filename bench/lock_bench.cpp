@@ -1,10 +1,12 @@
 // SPDX-License-Identifier: MIT
-// Cost of a lock/unlock pair with fencedep off and on, and of a first-seen edge, vs std::mutex.
+// Cost of a lock/unlock pair with fencedep off and on, and of a first-seen edge, vs std::mutex;
+// and of a shared_mutex reader with fencedep on, vs std::shared_mutex.
 #include <benchmark/benchmark.h>
 
 #include <deque>
 #include <memory>
 #include <mutex>
+#include <shared_mutex>
 #include <string>
 #include <vector>
 
@@ -63,6 +65,33 @@ void fencedep_on(benchmark::State& state) {
         state.SkipWithError("fencedep reported a splat");
 }
 BENCHMARK(fencedep_on)->Arg(1)->Arg(4)->Arg(8);
+
+void raw_shared_mutex(benchmark::State& state) {
+    std::shared_mutex lock;
+    for (auto _ : state) {
+        lock.lock_shared();
+        lock.unlock_shared();
+    }
+}
+BENCHMARK(raw_shared_mutex);
+
+// A reader of a fencedep::shared_mutex, validated once before timing: every timed lock_shared()
+// is a chain-cache hit.
+void fencedep_on_shared(benchmark::State& state) {
+    fencedep::reset();
+    fencedep::enable(true);
+    fencedep::shared_mutex lock{"bench shared"};
+    lock.lock_shared();
+    lock.unlock_shared();
+    for (auto _ : state) {
+        lock.lock_shared();
+        lock.unlock_shared();
+    }
+    fencedep::enable(false);
+    if (fencedep::splat_count() != 0)
+        state.SkipWithError("fencedep reported a splat");
+}
+BENCHMARK(fencedep_on_shared);
 
 // A graph of 1,000 classes in a chain, and a pool of fresh class pairs (p, q), each q already
 // linked to the head of the chain. Timing p -> q then covers all a first-seen edge costs:
@@ -179,6 +208,7 @@ int main(int argc, char** argv) {
         r.print_ratio("ratio on(depth 1)/raw", "fencedep_on/1", "raw_mutex", " (target <= 3)");
         r.print_ratio("ratio on(depth 4)/raw", "fencedep_on/4", "raw_mutex");
         r.print_ratio("ratio on(depth 8)/raw", "fencedep_on/8", "raw_mutex");
+        r.print_ratio("ratio shared_mutex reader on/raw", "fencedep_on_shared", "raw_shared_mutex", " (target <= 3)");
         r.print_ratio("ratio new edge (1000 classes)/raw", "fencedep_new_edge", "raw_mutex");
         r.print_ratio("ratio new lock at a site/keyed", "construct_at_site", "construct_keyed");
         r.print_ratio("ratio new lock built by make_unique/at a site", "construct_in_library", "construct_at_site");
