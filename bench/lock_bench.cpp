@@ -1,10 +1,12 @@
 // SPDX-License-Identifier: MIT
-// Cost of a lock/unlock pair with fencedep off and on, and of a first-seen edge, vs std::mutex.
+// Cost of a lock/unlock pair with fencedep off and on, and of a first-seen edge, vs std::mutex;
+// and of a shared_mutex reader with fencedep on, vs std::shared_mutex.
 #include <benchmark/benchmark.h>
 
 #include <deque>
 #include <memory>
 #include <mutex>
+#include <shared_mutex>
 #include <string>
 #include <vector>
 
@@ -14,14 +16,27 @@
 
 namespace {
 
-void raw_mutex(benchmark::State& state) {
-    std::mutex lock;
+// The two sides a lock/unlock pair can take: a writer's lock()/unlock(), a reader's
+// lock_shared()/unlock_shared().
+struct exclusive {
+    static void take(auto& lock) { lock.lock(); }
+    static void drop(auto& lock) { lock.unlock(); }
+};
+struct shared {
+    static void take(auto& lock) { lock.lock_shared(); }
+    static void drop(auto& lock) { lock.unlock_shared(); }
+};
+
+template <class Lock, class Side>
+void raw(benchmark::State& state) {
+    Lock lock;
     for (auto _ : state) {
-        lock.lock();
-        lock.unlock();
+        Side::take(lock);
+        Side::drop(lock);
     }
 }
-BENCHMARK(raw_mutex);
+BENCHMARK(raw<std::mutex, exclusive>)->Name("raw_mutex");
+BENCHMARK(raw<std::shared_mutex, shared>)->Name("raw_shared_mutex");
 
 void fencedep_off(benchmark::State& state) {
     fencedep::enable(false);
@@ -36,9 +51,10 @@ BENCHMARK(fencedep_off);
 constexpr unsigned max_depth = 8;
 fencedep::lock_class_key depth_keys[max_depth];
 
-// The innermost of `depth` nested mutexes, each of its own class. The chain is validated once
-// before timing, so every timed lock() is a chain-cache hit: the hot path of a program whose lock
-// orders are all known.
+// The innermost of `depth` nested locks, each of its own class, the outer ones mutexes and the
+// innermost a `Lock` taken on `Side`. The chain is validated once before timing, so every timed
+// acquisition is a chain-cache hit: the hot path of a program whose lock orders are all known.
+template <class Lock, class Side>
 void fencedep_on(benchmark::State& state) {
     const auto depth = static_cast<unsigned>(state.range(0));
     fencedep::reset();
@@ -46,15 +62,15 @@ void fencedep_on(benchmark::State& state) {
     std::deque<fencedep::mutex> outer;
     for (unsigned i = 0; i + 1 < depth; ++i)
         outer.emplace_back("bench outer", depth_keys[i]);
-    fencedep::mutex inner{"bench inner", depth_keys[depth - 1]};
+    Lock inner{"bench inner", depth_keys[depth - 1]};
 
     for (auto& lock : outer)
         lock.lock();
-    inner.lock();
-    inner.unlock();
+    Side::take(inner);
+    Side::drop(inner);
     for (auto _ : state) {
-        inner.lock();
-        inner.unlock();
+        Side::take(inner);
+        Side::drop(inner);
     }
     for (auto it = outer.rbegin(); it != outer.rend(); ++it)
         it->unlock();
@@ -62,7 +78,8 @@ void fencedep_on(benchmark::State& state) {
     if (fencedep::splat_count() != 0)
         state.SkipWithError("fencedep reported a splat");
 }
-BENCHMARK(fencedep_on)->Arg(1)->Arg(4)->Arg(8);
+BENCHMARK(fencedep_on<fencedep::mutex, exclusive>)->Name("fencedep_on")->Arg(1)->Arg(4)->Arg(8);
+BENCHMARK(fencedep_on<fencedep::shared_mutex, shared>)->Name("fencedep_on_shared")->Arg(1);
 
 // A graph of 1,000 classes in a chain, and a pool of fresh class pairs (p, q), each q already
 // linked to the head of the chain. Timing p -> q then covers all a first-seen edge costs:
@@ -179,6 +196,8 @@ int main(int argc, char** argv) {
         r.print_ratio("ratio on(depth 1)/raw", "fencedep_on/1", "raw_mutex", " (target <= 3)");
         r.print_ratio("ratio on(depth 4)/raw", "fencedep_on/4", "raw_mutex");
         r.print_ratio("ratio on(depth 8)/raw", "fencedep_on/8", "raw_mutex");
+        r.print_ratio("ratio shared_mutex reader on(depth 1)/raw", "fencedep_on_shared/1", "raw_shared_mutex",
+                      " (target <= 3)");
         r.print_ratio("ratio new edge (1000 classes)/raw", "fencedep_new_edge", "raw_mutex");
         r.print_ratio("ratio new lock at a site/keyed", "construct_at_site", "construct_keyed");
         r.print_ratio("ratio new lock built by make_unique/at a site", "construct_in_library", "construct_at_site");

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
-// Instrumented locks: fencedep::mutex, spinlock, recursive_mutex, timed_mutex and
-// recursive_timed_mutex (condition_variable.h has the condition variable).
+// Instrumented locks: fencedep::mutex, spinlock, recursive_mutex, timed_mutex,
+// recursive_timed_mutex, and the reader/writer locks shared_mutex, shared_timed_mutex and rwlock
+// (condition_variable.h has the condition variable).
 #pragma once
 
 #include <fencedep/language.h>
@@ -8,8 +9,11 @@
 
 #include <atomic>
 #include <chrono>
+#include <cstdint>
 #include <mutex>
+#include <shared_mutex>
 #include <thread>
+#include <type_traits>
 
 #include <fencedep/lockdep.h>
 
@@ -35,6 +39,53 @@ public:
 private:
     void lock_contended() noexcept;
     std::atomic<bool> locked_{false};
+};
+
+// A reader-preferring reader/writer spinlock: a reader waits only while a writer holds the lock,
+// never for one that is waiting, so a reader that already holds it (or holds something a writer
+// needs) can always read again. A waiting writer leaves no trace in the state: it spins, and
+// yields, until no one holds the lock; readers that keep overlapping can starve it, which is the
+// price of that guarantee (the kernel's rwlock_t makes the same trade in interrupt context).
+class FENCEDEP_API raw_rwlock {
+public:
+    FENCEDEP_ALWAYS_INLINE bool try_lock() noexcept {
+        std::uint32_t unheld = 0;
+        return state_.load(std::memory_order_relaxed) == 0 &&
+               state_.compare_exchange_strong(unheld, writer, std::memory_order_acquire, std::memory_order_relaxed);
+    }
+    FENCEDEP_ALWAYS_INLINE void lock() noexcept {
+        if (!try_lock())
+            lock_contended();
+    }
+    // While a writer holds the lock no reader can enter (they only enter a state without the
+    // writer bit), so the state is exactly `writer` here and a store suffices.
+    FENCEDEP_ALWAYS_INLINE void unlock() noexcept { state_.store(0, std::memory_order_release); }
+
+    // Fails only while a writer holds the lock.
+    FENCEDEP_ALWAYS_INLINE bool try_lock_shared() noexcept {
+        std::uint32_t state = state_.load(std::memory_order_relaxed);
+        while ((state & writer) == 0)
+            if (state_.compare_exchange_weak(state, state + reader, std::memory_order_acquire,
+                                             std::memory_order_relaxed))
+                return true;
+        return false;
+    }
+    FENCEDEP_ALWAYS_INLINE void lock_shared() noexcept {
+        if (!try_lock_shared())
+            lock_shared_contended();
+    }
+    // Release: the next writer's acquiring compare-exchange reads the count this leaves (or a
+    // later reader's decrement of it, which continues the release sequence), so every reader's
+    // reads happen before that writer's writes.
+    FENCEDEP_ALWAYS_INLINE void unlock_shared() noexcept { state_.fetch_sub(reader, std::memory_order_release); }
+
+private:
+    static constexpr std::uint32_t writer = 1;  // a writer holds the lock
+    static constexpr std::uint32_t reader = 2;  // the unit of the reader count, above the writer bit
+
+    void lock_contended() noexcept;
+    void lock_shared_contended() noexcept;
+    std::atomic<std::uint32_t> state_{0};
 };
 
 // What an unlock() call gives up.
@@ -89,11 +140,38 @@ concept timed_raw_lock = requires(Raw& raw, std::chrono::steady_clock::time_poin
     raw.try_lock_until(deadline);
 };
 
+// A reader/writer raw lock: its read side, and a timed read side.
+template <class Raw>
+concept shared_raw_lock = requires(Raw& raw) {
+    raw.lock_shared();
+    raw.try_lock_shared();
+    raw.unlock_shared();
+};
+template <class Raw>
+concept timed_shared_raw_lock = requires(Raw& raw, std::chrono::steady_clock::time_point deadline) {
+    raw.try_lock_shared_until(deadline);
+};
+
+// How the readers of a raw lock hold it (lock_kind). A reader of std::shared_mutex is a
+// non-recursive reader: the standard leaves the scheduling policy to the implementation, which
+// may queue a new reader behind a waiting writer (libc++'s does: a waiting writer bars new
+// readers), and then the reader waits for the writer, which waits for the readers already in.
+// raw_rwlock never makes a reader wait for a waiting writer, so its readers are recursive readers.
+template <class Raw>
+inline constexpr lock_kind reader_kind = lock_kind::read;
+template <>
+inline constexpr lock_kind reader_kind<raw_rwlock> = lock_kind::recursive_read;
+
 // The instrumented wrapper behind every fencedep lock type: validation first, then the real lock.
 // The lock functions are always inlined, so the return address that lock_map records as the
-// acquire site ("at:" in reports) lies in the user's function.
+// acquire site ("at:" in reports) lies in the user's function. Over a reader/writer raw lock it
+// also has the read side: lock_shared(), try_lock_shared(), unlock_shared() (and the timed
+// try_lock_shared_for/_until over a timed one), each recorded as reader_kind<Raw>.
 template <class Raw, class Ownership = exclusive_ownership>
 class basic_lock {
+    // Readers share the lock: there is no one owner whose levels a recursive lock could count.
+    static_assert(!shared_raw_lock<Raw> || std::is_same_v<Ownership, exclusive_ownership>);
+
 public:
     explicit basic_lock(const char* name = nullptr,
                         source_location site = source_location::current()) noexcept
@@ -111,7 +189,7 @@ public:
         if (owner_.relock())
             return;
         if (enabled())
-            map_.acquire(subclass);
+            record(lock_kind::write, subclass, false);
         raw_.lock();
         owner_.locked();
     }
@@ -123,7 +201,7 @@ public:
             return false;
         owner_.locked();
         if (enabled())
-            map_.try_acquire();
+            record(lock_kind::write, 0, true);
         return true;
     }
 
@@ -137,14 +215,14 @@ public:
     FENCEDEP_ALWAYS_INLINE bool try_lock_for(const std::chrono::duration<Rep, Period>& timeout) {
         if (timeout <= timeout.zero())
             return try_lock();
-        return try_lock_waiting([&] { return raw_.try_lock_for(timeout); });
+        return try_lock_waiting(lock_kind::write, [&] { return raw_.try_lock_for(timeout); });
     }
     template <class Clock, class Duration>
         requires timed_raw_lock<Raw>
     FENCEDEP_ALWAYS_INLINE bool try_lock_until(const std::chrono::time_point<Clock, Duration>& deadline) {
         if (deadline <= Clock::now())
             return try_lock();
-        return try_lock_waiting([&] { return raw_.try_lock_until(deadline); });
+        return try_lock_waiting(lock_kind::write, [&] { return raw_.try_lock_until(deadline); });
     }
 
     FENCEDEP_ALWAYS_INLINE void unlock() {
@@ -157,6 +235,50 @@ public:
             raw_.unlock();
     }
 
+    // The read side: as lock(), lock_nested(), try_lock() and the timed calls above, for a reader.
+    FENCEDEP_ALWAYS_INLINE void lock_shared()
+        requires shared_raw_lock<Raw>
+    {
+        lock_shared_nested(0);
+    }
+    FENCEDEP_ALWAYS_INLINE void lock_shared_nested(unsigned subclass)
+        requires shared_raw_lock<Raw>
+    {
+        if (enabled())
+            record(reader_kind<Raw>, subclass, false);
+        raw_.lock_shared();
+    }
+    FENCEDEP_ALWAYS_INLINE bool try_lock_shared()
+        requires shared_raw_lock<Raw>
+    {
+        if (!raw_.try_lock_shared())
+            return false;
+        if (enabled())
+            record(reader_kind<Raw>, 0, true);
+        return true;
+    }
+    template <class Rep, class Period>
+        requires timed_shared_raw_lock<Raw>
+    FENCEDEP_ALWAYS_INLINE bool try_lock_shared_for(const std::chrono::duration<Rep, Period>& timeout) {
+        if (timeout <= timeout.zero())
+            return try_lock_shared();
+        return try_lock_waiting(reader_kind<Raw>, [&] { return raw_.try_lock_shared_for(timeout); });
+    }
+    template <class Clock, class Duration>
+        requires timed_shared_raw_lock<Raw>
+    FENCEDEP_ALWAYS_INLINE bool try_lock_shared_until(const std::chrono::time_point<Clock, Duration>& deadline) {
+        if (deadline <= Clock::now())
+            return try_lock_shared();
+        return try_lock_waiting(reader_kind<Raw>, [&] { return raw_.try_lock_shared_until(deadline); });
+    }
+    FENCEDEP_ALWAYS_INLINE void unlock_shared()
+        requires shared_raw_lock<Raw>
+    {
+        if (enabled())
+            map_.release();
+        raw_.unlock_shared();
+    }
+
     // The pseudo-lock that carries this lock's class; use it for assertions or annotations.
     lock_map& map() noexcept { return map_; }
     const lock_map& map() const noexcept { return map_; }
@@ -165,14 +287,23 @@ private:
     // condition_variable waits on raw_ itself, as std::condition_variable needs a std::mutex.
     friend class fencedep::condition_variable;
 
+    // Tells the validator of this thread's acquisition: a blocking one before it blocks, a
+    // trylock once it succeeded. Inlined, so the return address it passes is the user's.
+    FENCEDEP_ALWAYS_INLINE void record(lock_kind kind, unsigned subclass, bool trylock) {
+        map_.acquire(lock_map::acquisition{
+            .subclass = subclass, .trylock = trylock, .kind = kind, .outer_ip = __builtin_return_address(0)});
+    }
+
+    // For a reader, owner_ is exclusive_ownership (see the static_assert), whose relock() and
+    // locked() do nothing.
     template <class Wait>
-    FENCEDEP_ALWAYS_INLINE bool try_lock_waiting(Wait wait) {
+    FENCEDEP_ALWAYS_INLINE bool try_lock_waiting(lock_kind kind, Wait wait) {
         if (owner_.relock())
             return true;
         // The undo must match the acquisition even if validation is switched in between.
         const bool validated = enabled();
         if (validated)
-            map_.acquire();
+            record(kind, 0, false);
         if (!wait()) {
             if (validated)
                 map_.release();
@@ -230,13 +361,60 @@ using timed_mutex = detail::basic_lock<std::timed_mutex>;
 using recursive_mutex = detail::basic_lock<std::mutex, detail::recursive_ownership>;
 using recursive_timed_mutex = detail::basic_lock<std::timed_mutex, detail::recursive_ownership>;
 
-// shared_mutex and shared_timed_mutex belong here and come with the read/write issue. They will
-// be basic_lock over std::shared_mutex / std::shared_timed_mutex, with lock_shared,
-// try_lock_shared, unlock_shared (and try_lock_shared_for / _until, taken back on a timeout as
-// above) beside the exclusive calls. What they need first: read acquisitions in lock_map (a
-// std::shared_mutex reader is lockdep's non-recursive reader, read=1, as a waiting writer can
-// block it), the read kind mixed into the chain key, and lockdep's read rules in the engine
-// (which edges count in the cycle search, and which read-after-read is recursive locking).
+// ---------------------------------------------------------------------------------------------
+// The reader/writer locks
+//
+// Each has the calls of mutex above for its write side (lock, lock_nested, try_lock, unlock,
+// validated as mutex's are) and the read side of std::shared_mutex: lock_shared, try_lock_shared
+// and unlock_shared, with lock_shared_nested(subclass) beside lock_shared(). So they work with
+// std::shared_lock as well as with std::lock_guard, std::unique_lock and std::scoped_lock.
+// Classes, keys, names and subclasses are as for mutex; a lock's readers and writers are one
+// class.
+//
+//   fencedep::shared_mutex table_lock{"table_lock"};
+//   std::shared_lock read(table_lock);   // a reader
+//   std::unique_lock write(table_lock);  // a writer
+//
+// What matters to the validator is whether a reader can wait for a writer that is only waiting
+// (lock_kind in lockdep.h): a writer blocks everyone; a reader blocks writers; and a reader that
+// queues behind a waiting writer is also blocked by the readers that writer waits for.
+//
+// shared_mutex        wraps std::shared_mutex. Its readers are non-recursive readers (lockdep's
+//                     rwsem readers): the standard leaves it to the implementation whether a new
+//                     reader may pass a waiting writer, and where it may not (libc++), a thread
+//                     that reads a lock another reader holds waits for a writer that waits for
+//                     that reader.
+//                     So against other readers a reader behaves like a lock: reading a class this
+//                     thread already holds (for reading or writing) is recursive_locking, and
+//                     "read S, then take M" in one thread against "hold M, then read S" in another
+//                     is a circular_dependency (a writer of S waiting between the two closes it).
+// shared_timed_mutex  wraps std::shared_timed_mutex: shared_mutex with the timed calls of
+//                     timed_mutex on both sides (try_lock_for/_until, try_lock_shared_for/_until).
+//                     A timed attempt with time left to wait is validated as the blocking call,
+//                     before waiting, and taken back without a trace on a timeout; with no time
+//                     left it is a trylock.
+// rwlock              a reader/writer spinlock that prefers readers: a reader waits only while a
+//                     writer holds the lock, never for one that is waiting (writers may starve
+//                     while readers keep overlapping). Its readers are recursive readers (lockdep's
+//                     rwlock_t readers): a thread may read a class it already reads (the same
+//                     instance or another), and a reader's cycles are reported only when a writer
+//                     makes them real: "read R, then take M" against "hold M, then read R" is no
+//                     deadlock (the second read never waits while R is only read), while "hold M,
+//                     then write R" closes a cycle. Writing a class held for reading, or reading
+//                     one held for writing, is recursive_locking.
+//
+// The read-side calls:
+//   lock_shared(), lock_shared_nested(n)   validated before the thread waits: recursive_locking,
+//                     circular_dependency (only for cycles that can deadlock given which
+//                     acquisitions on them are reads), invalid_subclass for n > 7.
+//   try_lock_shared()  a trylock: recorded once it succeeded, never validated.
+//   try_lock_shared_for(), try_lock_shared_until()   (shared_timed_mutex) as above.
+//   unlock_shared()    bad_unlock_balance when this thread does not hold the lock.
+// With fencedep off, each costs one relaxed atomic load on top of the raw lock's call.
+// ---------------------------------------------------------------------------------------------
+using shared_mutex = detail::basic_lock<std::shared_mutex>;
+using shared_timed_mutex = detail::basic_lock<std::shared_timed_mutex>;
+using rwlock = detail::basic_lock<detail::raw_rwlock>;
 
 }  // namespace fencedep
 

@@ -33,9 +33,13 @@ inline bool acquired(int result) noexcept {
     return result == 0 || result == EOWNERDEAD;
 }
 
-[[gnu::always_inline]] inline void record_acquire(lock_state& state, const void* ip, bool trylock) noexcept {
+// `how`: a writer, or a read lock's kind of reader (fencedep::lock_kind, not the preload's kind
+// of lock object).
+[[gnu::always_inline]] inline void record_acquire(lock_state& state, const void* ip, bool trylock,
+                                                  fencedep::lock_kind how = fencedep::lock_kind::write) noexcept {
     const errno_kept kept;
-    state.map().acquire(lock_map::acquisition{.subclass = 0, .trylock = trylock, .ip = ip, .outer_ip = nullptr});
+    state.map().acquire(
+        lock_map::acquisition{.subclass = 0, .trylock = trylock, .kind = how, .ip = ip, .outer_ip = nullptr});
 }
 
 [[gnu::always_inline]] inline void record_release(lock_state& state, const void* ip) noexcept {
@@ -53,10 +57,11 @@ inline bool acquired(int result) noexcept {
 
 // A call that may block: validated before it can, undone (without a report) if it fails.
 template <class Call>
-[[gnu::always_inline]] inline int blocking(lock_state* state, const void* ip, Call call) noexcept {
+[[gnu::always_inline]] inline int blocking(lock_state* state, const void* ip, Call call,
+                                           fencedep::lock_kind how = fencedep::lock_kind::write) noexcept {
     if (!state)
         return call();
-    record_acquire(*state, ip, false);
+    record_acquire(*state, ip, false, how);
     const int result = call();
     if (!acquired(result))
         record_release(*state, ip);
@@ -65,10 +70,11 @@ template <class Call>
 
 // A call that cannot block: recorded as a trylock once it succeeded.
 template <class Call>
-[[gnu::always_inline]] inline int trying(lock_state* state, const void* ip, Call call) noexcept {
+[[gnu::always_inline]] inline int trying(lock_state* state, const void* ip, Call call,
+                                         fencedep::lock_kind how = fencedep::lock_kind::write) noexcept {
     const int result = call();
     if (state && acquired(result))
-        record_acquire(*state, ip, true);
+        record_acquire(*state, ip, true, how);
     return result;
 }
 
@@ -83,8 +89,9 @@ inline bool ahead(clockid_t clock, const timespec* deadline) noexcept {
 }
 
 template <class Call>
-int timed(lock_state* state, const void* ip, clockid_t clock, const timespec* deadline, Call call) noexcept {
-    return ahead(clock, deadline) ? blocking(state, ip, call) : trying(state, ip, call);
+int timed(lock_state* state, const void* ip, clockid_t clock, const timespec* deadline, Call call,
+          fencedep::lock_kind how = fencedep::lock_kind::write) noexcept {
+    return ahead(clock, deadline) ? blocking(state, ip, call, how) : trying(state, ip, call, how);
 }
 
 template <class Call>

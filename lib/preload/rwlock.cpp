@@ -1,11 +1,8 @@
 // SPDX-License-Identifier: MIT
 // Interposed pthread read-write locks (std::shared_mutex, std::shared_timed_mutex).
 //
-// Writers are exclusive acquisitions, validated like mutexes. Until the engine has lockdep's
-// read/write rules, a read acquisition is recorded as a trylock: it is held (locks taken under
-// it get dependencies from it, which a writer waiting behind the reader makes real) but it is not
-// validated, because two readers of one lock in opposite orders with another lock do not
-// deadlock under glibc's default reader preference. Read-side cycles go unreported until then.
+// Writers are exclusive acquisitions, validated like mutexes. Readers are validated as readers
+// (lockdep.md §1.7), of the kind the lock's glibc kind makes them: see readers_of.
 #include <pthread.h>
 
 #include "preload/protocol.h"
@@ -14,23 +11,39 @@
 namespace fencedep::preload {
 namespace {
 
+// How a read lock holds `lock`. glibc's rwlocks prefer readers by default: a new reader passes
+// waiting writers and waits only for a writer that holds the lock, so a reader never waits for a
+// reader, and readers are recursive readers (POSIX requires that a thread may take a read lock it
+// holds again, which is why glibc treats PTHREAD_RWLOCK_PREFER_WRITER_NP as reader-preferring
+// too). Only PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP makes a new reader queue behind a
+// waiting writer: its readers are non-recursive, and one reading such a lock twice can deadlock.
+// The kind is set at initialization (or by the static initializer) and never changes.
+fencedep::lock_kind readers_of(const pthread_rwlock_t* lock) noexcept {
+    return __atomic_load_n(&lock->__data.__flags, __ATOMIC_RELAXED) == PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP
+               ? fencedep::lock_kind::read
+               : fencedep::lock_kind::recursive_read;
+}
+
 // The validated halves, out of line (see mutex.cpp).
 [[gnu::noinline]] int rwlock_rdlock_validated(pthread_rwlock_t* lock, const void* ip) noexcept {
-    return trying(state_for(lock, lock_kind::rwlock, ip), ip, [&] { return real.rwlock_rdlock(lock); });
+    return blocking(state_for(lock, lock_kind::rwlock, ip), ip, [&] { return real.rwlock_rdlock(lock); },
+                    readers_of(lock));
 }
 
 [[gnu::noinline]] int rwlock_tryrdlock_validated(pthread_rwlock_t* lock, const void* ip) noexcept {
-    return trying(state_for(lock, lock_kind::rwlock, ip), ip, [&] { return real.rwlock_tryrdlock(lock); });
+    return trying(state_for(lock, lock_kind::rwlock, ip), ip, [&] { return real.rwlock_tryrdlock(lock); },
+                  readers_of(lock));
 }
 
 [[gnu::noinline]] int rwlock_timedrdlock_validated(pthread_rwlock_t* lock, const timespec* deadline, const void* ip) noexcept {
-    return trying(state_for(lock, lock_kind::rwlock, ip), ip, [&] { return real.rwlock_timedrdlock(lock, deadline); });
+    return timed(state_for(lock, lock_kind::rwlock, ip), ip, CLOCK_REALTIME, deadline,
+                 [&] { return real.rwlock_timedrdlock(lock, deadline); }, readers_of(lock));
 }
 
 [[gnu::noinline]] int rwlock_clockrdlock_validated(pthread_rwlock_t* lock, clockid_t clock,
                                                    const timespec* deadline, const void* ip) noexcept {
-    return trying(state_for(lock, lock_kind::rwlock, ip), ip,
-                  [&] { return real.rwlock_clockrdlock(lock, clock, deadline); });
+    return timed(state_for(lock, lock_kind::rwlock, ip), ip, clock, deadline,
+                 [&] { return real.rwlock_clockrdlock(lock, clock, deadline); }, readers_of(lock));
 }
 
 [[gnu::noinline]] int rwlock_wrlock_validated(pthread_rwlock_t* lock, const void* ip) noexcept {

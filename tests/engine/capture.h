@@ -140,6 +140,19 @@ void lock_unlock_2(X& x, Y& y) {
     x.unlock();
 }
 
+// A reader/writer lock seen through its read side, for the helpers above: with
+// `reading read(table)`, lock_unlock_2(read, log) takes log while reading table.
+template <class Shared>
+class reading {
+public:
+    explicit reading(Shared& lock) : lock_(lock) {}
+    void lock() { lock_.lock_shared(); }
+    void unlock() { lock_.unlock_shared(); }
+
+private:
+    Shared& lock_;
+};
+
 // Six classes named by letter, each constructed on a line of its own (a class is a construction
 // line), so that every instance of the struct shares them.
 template <class Lock>

@@ -119,6 +119,54 @@ TEST_CASE("circular dependency splat: kernel text, one stack per link, named fra
     CHECK(contains(r.stacks[1].front().function, "take_reversed"));
 }
 
+TEST_CASE("a cycle through a reader: the reader's lines show how it is held, the scenario rlock()s it") {
+    capture cap;
+    fencedep::shared_mutex table{"table_lock"};
+    fencedep::rwlock stats{"stats_lock"};
+    fencedep::mutex log{"log_lock"};
+    engine_test::reading table_read(table);
+    // The one report: a cycle of `classes`, whose text has `needles` in this order.
+    const auto check_only_cycle = [&](const char* classes, const std::vector<std::string_view>& needles) {
+        REQUIRE(cap.kinds() == "circular_dependency");
+        const auto r = cap.at(0);
+        CHECK(classes_of(r) == classes);
+        INFO("text:\n", r.text);
+        check_in_order(r.text, needles);
+    };
+
+    SUBCASE("held shared_mutex reader: {read}, and CPU0's first line is rlock") {
+        engine_test::lock_unlock_2(log, table);
+        engine_test::lock_unlock_2(table_read, log);
+        check_only_cycle("table_lock, log_lock", {
+            "is trying to acquire lock:", "(log_lock){write}",
+            "but task is already holding lock:", "(table_lock){read}",
+            // How each was taken when the dependency it stands for was recorded.
+            "-> #1 (table_lock){write}:", "-> #0 (log_lock){write}:",
+            "CPU0", "\n  rlock(table_lock);", "lock(log_lock);", "lock(table_lock);", "\n  lock(log_lock);",
+            "*** DEADLOCK ***",
+            "1 lock held by", "(table_lock){read}",
+        });
+    }
+    SUBCASE("acquired shared_mutex reader: {read}, and CPU0's last line is rlock") {
+        engine_test::lock_unlock_2(table, log);
+        engine_test::lock_unlock_2(log, table_read);
+        check_only_cycle("log_lock, table_lock", {
+            "is trying to acquire lock:", "(table_lock){read}",
+            "but task is already holding lock:", "(log_lock){write}",
+            "-> #1 (log_lock){write}:", "-> #0 (table_lock){read}:",
+            "CPU0", "\n  lock(log_lock);", "lock(table_lock);", "lock(log_lock);", "\n  rlock(table_lock);",
+            "*** DEADLOCK ***",
+        });
+    }
+    SUBCASE("held rwlock reader, against a writer: {recursive read}, rlock") {
+        engine_test::lock_unlock_2(log, stats);
+        engine_test::reading stats_read(stats);
+        engine_test::lock_unlock_2(stats_read, log);
+        check_only_cycle("stats_lock, log_lock", {"but task is already holding lock:", "(stats_lock){recursive read}",
+                                                  "\n  rlock(stats_lock);", "\n  lock(log_lock);"});
+    }
+}
+
 TEST_CASE("a held lock's \"at:\" names the user's function, not std::lock_guard") {
     capture cap;
     fencedep::mutex held{"guarded H"};

@@ -250,9 +250,29 @@ TEST_CASE("310 locks held at once: max_lock_depth reported once, or raised") {
     check_silent(run(PTHREAD_CASES, "many_held", "max_lock_depth=512"), "held 310\n");
 }
 
-TEST_CASE("read-write locks: readers are not validated, a writer is") {
+TEST_CASE("read-write locks: readers in both orders around a mutex are no cycle, a writer makes one") {
     check_silent(run(PTHREAD_CASES, "rwlock_readers"), "rwlock done\n");
     check_run(run(PTHREAD_CASES, "rwlock_writer"), {"circular_dependency"}, "rwlock done\n");
+}
+
+TEST_CASE("two rwlocks in both orders: a cycle unless both are read under glibc's default reader preference") {
+    check_silent(run(PTHREAD_CASES, "rwlock_read_inversion"), "rwlock inversion done\n");
+    // The class of each is its init call's line, in rwlock_inversion; `reader_line` is the end
+    // of the reader's line: the held lock's, or the link of the lock being acquired.
+    const auto check_cycle = [](const char* which, const std::string& reader_line) {
+        CAPTURE(which);
+        const preload_run r = run(PTHREAD_CASES, which);
+        check_run(r, {"circular_dependency"}, "rwlock inversion done\n");
+        const std::vector<std::string> chain = chain_classes(r.log);
+        REQUIRE(chain.size() == 2);
+        CHECK(chain[0].ends_with(" in rwlock_inversion"));
+        CHECK(chain[1].ends_with(" in rwlock_inversion"));
+        CHECK(chain[0] != chain[1]);
+        CHECK(contains(r.log, reader_line));
+    };
+    check_cycle("rwlock_read_write_inversion", "){recursive read}, at: rwlock_pair+");
+    check_cycle("rwlock_write_timed_read_inversion", "){recursive read}:");
+    check_cycle("rwlock_nonrecursive_read_inversion", "){read}, at: rwlock_pair+");
 }
 
 TEST_CASE("spinlocks are validated as mutexes are") {
@@ -283,7 +303,7 @@ TEST_CASE("std::recursive_mutex, std::condition_variable and std::timed_mutex: n
     }
 }
 
-TEST_CASE("std::shared_mutex: readers are not validated, a writer is") {
+TEST_CASE("std::shared_mutex (glibc's default rwlock): readers in both orders around a mutex are no cycle, a writer makes one") {
     check_silent(run(STD_CASES, "shared_readers"), "shared done\n");
     check_run(run(STD_CASES, "shared_writer"), {"circular_dependency"}, "shared done\n");
 }

@@ -2,6 +2,7 @@
  * Plain C pthread programs, built without fencedep, that preload_test runs through fencedep-run.
  * Each case is chosen by its name on the command line and prints what the program itself sees
  * (return values, errno), so that the test can check that the preload changed none of it. */
+#define _GNU_SOURCE /* pthread_rwlockattr_setkind_np */
 #include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -396,6 +397,42 @@ static int rwlock(const char* writer) {
     return 0;
 }
 
+typedef int (*rwlock_take)(pthread_rwlock_t*);
+
+static int read_until_later(pthread_rwlock_t* lock) {
+    struct timespec deadline;
+    clock_gettime(CLOCK_REALTIME, &deadline);
+    deadline.tv_sec += 60;
+    return pthread_rwlock_timedrdlock(lock, &deadline);
+}
+
+static void rwlock_pair(pthread_rwlock_t* outer, rwlock_take take_outer, pthread_rwlock_t* inner,
+                        rwlock_take take_inner) {
+    check(take_outer(outer), "take outer");
+    check(take_inner(inner), "take inner");
+    check(pthread_rwlock_unlock(inner), "unlock inner");
+    check(pthread_rwlock_unlock(outer), "unlock outer");
+}
+
+/* Two rwlocks of glibc kind `kind`, each taken under the other, the outer one by `take_outer`
+ * and the inner one by `take_inner`. */
+static int rwlock_inversion(int kind, rwlock_take take_outer, rwlock_take take_inner) {
+    pthread_rwlockattr_t attributes;
+    check(pthread_rwlockattr_init(&attributes), "attr init");
+    check(pthread_rwlockattr_setkind_np(&attributes, kind), "setkind");
+    pthread_rwlock_t first;
+    pthread_rwlock_t second;
+    check(pthread_rwlock_init(&first, &attributes), "init first");
+    check(pthread_rwlock_init(&second, &attributes), "init second");
+    rwlock_pair(&first, take_outer, &second, take_inner);
+    rwlock_pair(&second, take_outer, &first, take_inner);
+    check(pthread_rwlock_destroy(&first), "destroy first");
+    check(pthread_rwlock_destroy(&second), "destroy second");
+    check(pthread_rwlockattr_destroy(&attributes), "attr destroy");
+    puts("rwlock inversion done");
+    return 0;
+}
+
 /* Spinlocks are validated as mutexes are. */
 static int spinlocks(void) {
     pthread_spinlock_t first;
@@ -443,6 +480,19 @@ int main(int argc, char** argv) {
         return rwlock(NULL);
     if (strcmp(name, "rwlock_writer") == 0)
         return rwlock("writer");
+    /* Readers in both orders of a reader-preferring rwlock (glibc's default) cannot deadlock: each
+     * waits only for a writer that holds the other. A reader then a writer, in both orders, can;
+     * so can a writer then a reader (here a timed one, with time to wait). So can readers in both
+     * orders of a rwlock whose readers queue behind a waiting writer. */
+    if (strcmp(name, "rwlock_read_inversion") == 0)
+        return rwlock_inversion(PTHREAD_RWLOCK_PREFER_READER_NP, pthread_rwlock_rdlock, pthread_rwlock_rdlock);
+    if (strcmp(name, "rwlock_read_write_inversion") == 0)
+        return rwlock_inversion(PTHREAD_RWLOCK_PREFER_READER_NP, pthread_rwlock_rdlock, pthread_rwlock_wrlock);
+    if (strcmp(name, "rwlock_write_timed_read_inversion") == 0)
+        return rwlock_inversion(PTHREAD_RWLOCK_PREFER_READER_NP, pthread_rwlock_wrlock, read_until_later);
+    if (strcmp(name, "rwlock_nonrecursive_read_inversion") == 0)
+        return rwlock_inversion(PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP, pthread_rwlock_rdlock,
+                                pthread_rwlock_rdlock);
     if (strcmp(name, "spinlocks") == 0)
         return spinlocks();
     fprintf(stderr, "unknown case '%s'\n", name);

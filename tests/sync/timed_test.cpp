@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
-// fencedep::timed_mutex and recursive_timed_mutex: a timed attempt that may wait is validated as
-// lock() is, before waiting, and taken back without a trace when it times out; one that cannot
-// wait is a trylock.
+// fencedep::timed_mutex, recursive_timed_mutex and shared_timed_mutex: a timed attempt that may
+// wait is validated as lock() (or, for a reader, lock_shared()) is, before waiting, and taken back
+// without a trace when it times out; one that cannot wait is a trylock.
 #include <chrono>
 #include <functional>
 #include <latch>
@@ -12,6 +12,7 @@
 
 using engine_test::capture;
 using engine_test::classes_of;
+using engine_test::contains;
 using engine_test::lock_unlock_2;
 using namespace std::chrono_literals;
 using std::chrono::steady_clock;
@@ -23,7 +24,24 @@ struct timed_node {
     fencedep::recursive_timed_mutex lock{"node->lock"};
 };
 
-// Runs `attempt` on `a` while another thread holds `a`.
+// The two sides a timed attempt can take, for the cases that hold for both: a writer of a
+// timed_mutex and a reader of a shared_timed_mutex. `held` is how a report shows lock A held.
+struct writer {
+    using lock_type = fencedep::timed_mutex;
+    static constexpr const char* held = "(A){write}";
+    static bool try_for(lock_type& lock, auto timeout) { return lock.try_lock_for(timeout); }
+    static bool try_until(lock_type& lock, auto deadline) { return lock.try_lock_until(deadline); }
+    static void unlock(lock_type& lock) { lock.unlock(); }
+};
+struct reader {
+    using lock_type = fencedep::shared_timed_mutex;
+    static constexpr const char* held = "(A){read}";
+    static bool try_for(lock_type& lock, auto timeout) { return lock.try_lock_shared_for(timeout); }
+    static bool try_until(lock_type& lock, auto deadline) { return lock.try_lock_shared_until(deadline); }
+    static void unlock(lock_type& lock) { lock.unlock_shared(); }
+};
+
+// Runs `attempt` on `a` while another thread holds `a` (as a writer).
 template <class Lock, class Attempt>
 void while_held_elsewhere(Lock& a, Attempt attempt) {
     std::latch held(1);
@@ -42,9 +60,10 @@ void while_held_elsewhere(Lock& a, Attempt attempt) {
 
 // Holds X, makes `attempt` (given A), then runs a sequence whose verdicts depend on what this
 // thread holds, and returns the kinds of all the reports.
-std::string verdicts_after(const std::function<void(fencedep::timed_mutex&)>& attempt) {
+template <class Lock>
+std::string verdicts_after(const std::function<void(Lock&)>& attempt) {
     capture cap;
-    fencedep::timed_mutex a{"A"};
+    Lock a{"A"};
     fencedep::mutex x{"X"};
     fencedep::mutex d{"D"};
     fencedep::mutex e{"E"};
@@ -68,33 +87,36 @@ std::string verdicts_after(const std::function<void(fencedep::timed_mutex&)>& at
 
 TEST_SUITE("sync") {
 
-TEST_CASE("try_lock_for and try_lock_until with time to wait are validated as lock()") {
+TEST_CASE_TEMPLATE("timed attempts with time to wait are validated as the blocking call", Side, writer, reader) {
     capture cap;
-    fencedep::timed_mutex a{"A"};
+    typename Side::lock_type a{"A"};
     fencedep::timed_mutex b{"B"};
     b.lock();
-    SUBCASE("try_lock_for") { REQUIRE(a.try_lock_for(1s)); }
-    SUBCASE("try_lock_until, steady clock") { REQUIRE(a.try_lock_until(steady_clock::now() + 1s)); }
-    SUBCASE("try_lock_until, system clock") { REQUIRE(a.try_lock_until(system_clock::now() + 1s)); }
-    a.unlock();
+    SUBCASE("for") { REQUIRE(Side::try_for(a, 1s)); }
+    SUBCASE("until, steady clock") { REQUIRE(Side::try_until(a, steady_clock::now() + 1s)); }
+    SUBCASE("until, system clock") { REQUIRE(Side::try_until(a, system_clock::now() + 1s)); }
     b.unlock();
-    // B -> A was recorded: a trylock would have recorded nothing into A.
-    lock_unlock_2(a, b);
+    // B -> A was recorded (a trylock would have recorded nothing into A), so B taken under the
+    // A still held closes a cycle; the report shows how A is held.
+    b.lock();
+    b.unlock();
+    Side::unlock(a);
     REQUIRE(cap.kinds() == "circular_dependency");
     CHECK(classes_of(cap.at(0)) == "A, B");
+    CHECK(contains(cap.at(0).text, Side::held));
 }
 
-TEST_CASE("try_lock_for and try_lock_until with no time to wait are trylocks") {
+TEST_CASE_TEMPLATE("timed attempts with no time to wait are trylocks", Side, writer, reader) {
     capture cap;
-    fencedep::timed_mutex a{"A"};
+    typename Side::lock_type a{"A"};
     fencedep::timed_mutex b{"B"};
     lock_unlock_2(a, b);
     b.lock();
-    SUBCASE("zero timeout") { REQUIRE(a.try_lock_for(0s)); }
-    SUBCASE("negative timeout") { REQUIRE(a.try_lock_for(-5ms)); }
-    SUBCASE("deadline passed") { REQUIRE(a.try_lock_until(steady_clock::now() - 1s)); }
+    SUBCASE("zero timeout") { REQUIRE(Side::try_for(a, 0s)); }
+    SUBCASE("negative timeout") { REQUIRE(Side::try_for(a, -5ms)); }
+    SUBCASE("deadline passed") { REQUIRE(Side::try_until(a, steady_clock::now() - 1s)); }
     CHECK(a.map().held_by_this_thread());
-    a.unlock();
+    Side::unlock(a);
     b.unlock();
     CHECK(cap.kinds() == "");
 }
@@ -125,17 +147,18 @@ TEST_CASE("an ABBA through try_lock_for is reported before the thread waits") {
     CHECK(classes_of(cap.at(0)) == "B, A");
 }
 
-TEST_CASE("a timed-out attempt leaves the held locks as if it had not been made") {
-    const std::string without = verdicts_after([](fencedep::timed_mutex&) {});
+TEST_CASE_TEMPLATE("a timed-out attempt leaves the held locks as if it had not been made", Side, writer, reader) {
+    using lock_type = typename Side::lock_type;
+    const std::string without = verdicts_after<lock_type>([](lock_type&) {});
     CHECK(without == "circular_dependency");
-    SUBCASE("try_lock_for") {
-        CHECK(verdicts_after([](fencedep::timed_mutex& a) {
-                  while_held_elsewhere(a, [&] { CHECK_FALSE(a.try_lock_for(20ms)); });
+    SUBCASE("for") {
+        CHECK(verdicts_after<lock_type>([](lock_type& a) {
+                  while_held_elsewhere(a, [&] { CHECK_FALSE(Side::try_for(a, 20ms)); });
               }) == without);
     }
-    SUBCASE("try_lock_until") {
-        CHECK(verdicts_after([](fencedep::timed_mutex& a) {
-                  while_held_elsewhere(a, [&] { CHECK_FALSE(a.try_lock_until(steady_clock::now() + 20ms)); });
+    SUBCASE("until") {
+        CHECK(verdicts_after<lock_type>([](lock_type& a) {
+                  while_held_elsewhere(a, [&] { CHECK_FALSE(Side::try_until(a, steady_clock::now() + 20ms)); });
               }) == without);
     }
 }
