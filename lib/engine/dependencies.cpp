@@ -176,6 +176,7 @@ event::dependency event::add_dependency(const held_lock& prev, std::uint32_t nex
         }
         r.chain.push_back({e_.classes[next].name, kind, current_stack(), current_context()});
         r.parent = e_.classes[g.at(path.back().edge).from].name;
+        r.parent_kind = path.back().dep & (graph::dep_sn | graph::dep_sr) ? lock_kind::read : lock_kind::write;
         r.stack = current_stack();
         snapshot_held(r);
         return dependency::refused;
@@ -242,12 +243,8 @@ bool event::validate(std::uint32_t class_id, const lock_map::acquisition& how, c
     const auto same_class = [&](const held_lock& h) {
         return h.class_id == class_id && !(kind == lock_kind::recursive_read && h.kind != lock_kind::write);
     };
-    const auto nest_held = [&] {
-        const auto holds_nest = [&](const held_lock& h) { return h.instance == how.nest_lock; };
-        return how.nest_lock && std::any_of(ts_.held.get(), ts_.held.get() + ts_.depth, holds_nest);
-    };
     if (const held_lock* h = std::find_if(ts_.held.get(), ts_.held.get() + ts_.depth, same_class);
-        h != ts_.held.get() + ts_.depth && nest_held()) {
+        h != ts_.held.get() + ts_.depth && how.nest_lock && find_held(ts_, *how.nest_lock) >= 0) {
         covered = false;
     } else if (h != ts_.held.get() + ts_.depth) {
         // A recursive acquisition records nothing, as in lockdep: its only news is the report.

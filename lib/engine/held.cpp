@@ -16,6 +16,17 @@
 namespace fencedep {
 
 namespace detail {
+
+int find_held(const thread_state& ts, const lock_map& map) noexcept {
+    const lock_class_key* key = engine_access::key(map);
+    for (unsigned i = ts.depth; i > 0; --i) {
+        const held_lock& h = ts.held[i - 1];
+        if (h.instance == &map || (h.references && key && h.key == key))
+            return static_cast<int>(i - 1);
+    }
+    return -1;
+}
+
 namespace {
 
 using acquisition = lock_map::acquisition;
@@ -38,18 +49,6 @@ void push_held(thread_state& ts, std::uint32_t class_id, const acquisition& how,
                                     ts.chain_key,
                                     site_stack};
     ts.chain_key = chain_key;
-}
-
-// Finds `map` in the held stack, from the top: its own slot, or a slot shared by locks of its
-// class under a nest_lock. Returns the depth index or -1.
-int find_held(const thread_state& ts, const lock_map& map) {
-    const lock_class_key* key = engine_access::key(map);
-    for (unsigned i = ts.depth; i > 0; --i) {
-        const held_lock& h = ts.held[i - 1];
-        if (h.instance == &map || (h.references && key && h.key == key))
-            return static_cast<int>(i - 1);
-    }
-    return -1;
 }
 
 // Rule (nest_lock, lockdep.md §1.9): a lock taken under a nest_lock the thread holds, when the

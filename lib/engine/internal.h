@@ -107,6 +107,10 @@ struct engine_state {
 // Never destroyed: other threads may still lock while the process exits.
 engine_state& engine();
 
+// Finds `map` in the thread's held stack, from the top: its own slot, or a slot shared by locks
+// of its class under a nest_lock. Returns the depth index or -1. Allocates nothing.
+int find_held(const thread_state& ts, const lock_map& map) noexcept;
+
 // What the hot path reads, in a constant-initialized global so that reaching it costs no
 // initialization check. Written under the engine lock. Trivially destructible, so that nothing
 // the hot path touches is torn down by exit() while other threads still take locks.

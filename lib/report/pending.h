@@ -67,6 +67,7 @@ struct pending_report {
     lock_ref held;                      // the held lock it conflicts with (circular, recursive)
     std::vector<chain_link> chain;      // circular: from #N (held) down to #0 (subject)
     std::string parent;                 // circular: the class before `held` on the path
+    lock_kind parent_kind = lock_kind::write;  // circular: how `parent` was held on that path
     std::vector<lock_ref> held_locks;   // the thread's held-lock stack, bottom first
     context_record context;             // the thread's context frames now
     stack_id stack = 0;                 // the current stack

@@ -16,6 +16,8 @@
 
 #include <fmt/format.h>
 
+#include <fencedep/signalling.h>
+
 #include <fencedep/version.h>
 
 #include "config/escape.h"
@@ -215,9 +217,14 @@ std::string_view kind_mark(std::optional<lock_kind> kind) {
     return "{write}";
 }
 
-// The scenario's verb: lockdep writes rlock() for a reader's acquisition.
-std::string_view take(std::optional<lock_kind> kind) {
-    return kind && *kind != lock_kind::write ? "rlock" : "lock";
+// One acquisition as a scenario line shows it. fence_signalling is no lock to a reader: its
+// read is a signalling section and its write a wait on a fence. Otherwise lockdep's verbs:
+// rlock() for a reader on CPU0, lock() on CPU1 (`cpu0`: which column).
+std::string scenario_step(std::string_view name, std::optional<lock_kind> kind, bool cpu0) {
+    const bool read = kind && *kind != lock_kind::write;
+    if (name == signalling_lock_name)
+        return read ? "begin_signalling();" : "wait(fence);";
+    return fmt::format("{}({});", cpu0 && read ? "rlock" : "lock", name);
 }
 
 void renderer::lock_line(const lock_ref& lock) {
@@ -259,6 +266,13 @@ void renderer::backtrace() {
 }
 
 void renderer::circular() {
+    const auto signalling = [](const chain_link& link) { return link.name == signalling_lock_name; };
+    if (std::ranges::any_of(p_.chain, signalling)) {
+        line("{} stands for fence signalling: signalling sections and fence callbacks hold it for read,",
+             signalling_lock_name);
+        line("each wait on a fence takes it for write; a cycle through it is a wait that a signaller may never end.");
+        line("");
+    }
     line("{} is trying to acquire lock:", p_.thread);
     lock_line(p_.subject);
     line("");
@@ -296,10 +310,10 @@ void renderer::circular() {
     line("");
     line("       CPU0                    CPU1");
     line("       ----                    ----");
-    line("  {}({});", take(p_.held.kind), prev);
-    line("                               lock({});", p_.parent);
-    line("                               lock({});", prev);
-    line("  {}({});", take(p_.subject.kind), next);
+    line("  {}", scenario_step(prev, p_.held.kind, true));
+    line("                               {}", scenario_step(p_.parent, p_.parent_kind, false));
+    line("                               {}", scenario_step(prev, p_.chain.front().kind, false));
+    line("  {}", scenario_step(next, p_.subject.kind, true));
     line("");
     line(" *** DEADLOCK ***");
     line("");
@@ -321,8 +335,8 @@ void renderer::recursive() {
     line("");
     line("       CPU0");
     line("       ----");
-    line("  {}({});", take(p_.held.kind), p_.held.name);
-    line("  {}({});", take(p_.subject.kind), p_.subject.name);
+    line("  {}", scenario_step(p_.held.name, p_.held.kind, true));
+    line("  {}", scenario_step(p_.subject.name, p_.subject.kind, true));
     line("");
     line(" *** DEADLOCK ***");
     line("");
