@@ -506,12 +506,14 @@ void lock_map::release(const void* ip) noexcept {
 
 bool lock_map::held_by_this_thread() const noexcept { return held_kind().has_value(); }
 
+// A read of the thread's own held stack, which allocates nothing and reports nothing, so it
+// needs no event_scope: every fence signal() asks it (signalling.h).
 std::optional<lock_kind> lock_map::held_kind() const noexcept {
-    const event_scope scope;
-    if (!scope.ts)
+    const thread_state* ts = this_thread_state;
+    if (!enabled() || reentry_guard::raised() || !ts || ts->epoch != hot.epoch.load(std::memory_order_acquire))
         return std::nullopt;
-    const int index = find_held(*scope.ts, *this);
-    return index < 0 ? std::nullopt : std::optional(scope.ts->held[index].kind);
+    const int index = find_held(*ts, *this);
+    return index < 0 ? std::nullopt : std::optional(ts->held[index].kind);
 }
 
 }  // namespace fencedep

@@ -29,12 +29,14 @@ lock_map& reclaim_map() {
 }
 
 // The frame that names a section begun by the user (sections do not nest: an inner begin is a
-// no-op, so one per thread is enough).
+// no-op, so one per thread is enough). `section` has a destructor, so each access to it goes
+// through a TLS wrapper; the constinit flag spares fence::signal()'s own sections that cost.
 struct section_frame {
     std::optional<context_frame> frame;
     std::optional<context_scope> scope;
 };
 thread_local section_frame section;
+constinit thread_local bool section_framed = false;
 
 // Records the hierarchy resv_acquire_context -> resv_lock -> reclaim -> fence_signalling
 // (write), as the kernel's dma_resv_lockdep() does at boot, under a context frame that says so.
@@ -64,6 +66,7 @@ bool begin_signalling(const char* file, unsigned line) noexcept {
     if (file) {
         section.frame.emplace(context_frame{fence_op::signalling, "", "", "", 0, 0, file, line});
         section.scope.emplace(*section.frame);
+        section_framed = true;
     }
     map.try_acquire_read();
     return false;
@@ -75,8 +78,11 @@ void end_signalling(bool cookie) noexcept {
     if (cookie)
         return;
     detail::signalling_map().release();
-    detail::section.scope.reset();
-    detail::section.frame.reset();
+    if (detail::section_framed) {
+        detail::section_framed = false;
+        detail::section.scope.reset();
+        detail::section.frame.reset();
+    }
 }
 
 void might_wait_on_fence() noexcept {
