@@ -11,6 +11,7 @@
 
 #include "../engine/capture.h"
 #include "fence_test.h"
+#include "modes.h"
 
 using engine_test::capture;
 using engine_test::classes_of;
@@ -50,13 +51,19 @@ std::string scenario(const std::string& text) {
     return out;
 }
 
+// The §5.2 patterns run once per enable_signaling mode: whether a container's lock is held while
+// it enables signaling changes which fence locks a wait takes, never the verdict on the wait.
+struct signalling_case : fence_test::mode_case {
+    using mode_case::mode_case;
+    capture cap;
+    fencedep::mutex device{"device->lock", device_key};
+};
+
 }  // namespace
 
 TEST_SUITE("signalling") {
 
-TEST_CASE("S7b: a waiter holds a lock that a signalling section takes") {
-    capture cap;
-    fencedep::mutex device{"device->lock", device_key};
+FENCE_MODE_CASE_FIXTURE(signalling_case, "S7b (pattern 1): a waiter holds a lock that a signalling section takes") {
     auto done = signaled();
     // The completion path: its section takes the device lock before it signals.
     const auto complete = [&] {
@@ -96,9 +103,7 @@ TEST_CASE("S7b: a waiter holds a lock that a signalling section takes") {
     }
 }
 
-TEST_CASE("S7a: waiting inside a section while holding a lock taken in it") {
-    capture cap;
-    fencedep::mutex device{"device->lock", device_key};
+FENCE_MODE_CASE_FIXTURE(signalling_case, "S7a (pattern 2): waiting inside a section while holding a lock taken in it") {
     auto other = signaled();
     {
         fencedep::signalling_section section;
@@ -109,9 +114,7 @@ TEST_CASE("S7a: waiting inside a section while holding a lock taken in it") {
     CHECK(classes_of(cap.at(0)) == "device->lock, fence_signalling");
 }
 
-TEST_CASE("S7c: what a section allows") {
-    capture cap;
-    fencedep::mutex device{"device->lock", device_key};
+FENCE_MODE_CASE_FIXTURE(signalling_case, "S7c: what a section allows") {
     auto other = signaled();
     SUBCASE("a wait with no lock taken since the section began") {
         fencedep::signalling_section section;
@@ -130,9 +133,7 @@ TEST_CASE("S7c: what a section allows") {
     CHECK(cap.kinds() == "");
 }
 
-TEST_CASE("S7c: nested sections: the inner begin and end do nothing") {
-    capture cap;
-    fencedep::mutex device{"device->lock", device_key};
+FENCE_MODE_CASE_FIXTURE(signalling_case, "S7c: nested sections: the inner begin and end do nothing") {
     auto other = signaled();
     const bool outer = fencedep::begin_signalling();
     const bool inner = fencedep::begin_signalling();
@@ -149,18 +150,14 @@ TEST_CASE("S7c: nested sections: the inner begin and end do nothing") {
     CHECK(classes_of(cap.at(0)) == "device->lock, fence_signalling");
 }
 
-TEST_CASE("S7e: waiting under a lock no signalling path takes") {
-    capture cap;
-    fencedep::mutex device{"device->lock", device_key};
+FENCE_MODE_CASE_FIXTURE(signalling_case, "S7e: waiting under a lock no signalling path takes") {
     auto other = signaled();
     std::lock_guard<fencedep::mutex> guard(device);
     other->wait();
     CHECK(cap.kinds() == "");
 }
 
-TEST_CASE("pattern 4: a fence callback runs in the signaller's section") {
-    capture cap;
-    fencedep::mutex device{"device->lock", device_key};
+FENCE_MODE_CASE_FIXTURE(signalling_case, "pattern 4: a fence callback runs in the signaller's section") {
     struct retire : fencedep::fence_callback {
         fencedep::mutex* device = nullptr;
         static void run(fencedep::fence&, fencedep::fence_callback& cb) noexcept {
@@ -181,8 +178,7 @@ TEST_CASE("pattern 4: a fence callback runs in the signaller's section") {
     CHECK(classes_of(cap.at(0)) == "device->lock, fence->lock, fence_signalling");
 }
 
-TEST_CASE("priming: reclaim and reservation locks inside a section") {
-    capture cap;
+FENCE_MODE_CASE_FIXTURE(signalling_case, "pattern 3 and priming: reclaim and reservation locks inside a section") {
     SUBCASE("S7d: an allocation that may reclaim") {
         {
             fencedep::signalling_section section;
@@ -222,6 +218,27 @@ TEST_CASE("priming: reclaim and reservation locks inside a section") {
         REQUIRE(cap.kinds() == "circular_dependency");
         CHECK(classes_of(cap.at(0)) == "fence_signalling, reclaim");
     }
+}
+
+FENCE_MODE_CASE_FIXTURE(signalling_case, "pattern 1 through a container: the waiter waits on an array") {
+    auto job = mock();
+    auto all = fence_test::array_of({job});
+    {
+        fencedep::signalling_section section;
+        std::lock_guard<fencedep::mutex> guard(device);
+    }
+    job->signal();
+    {
+        // The wait enables signaling on the array, which (locked mode) takes its lock and then
+        // its child's: fence locks under device->lock that are no part of the cycle.
+        std::lock_guard<fencedep::mutex> guard(device);
+        all->wait();
+    }
+    CHECK(all->is_signaled());
+    REQUIRE(cap.kinds() == "circular_dependency");
+    const auto r = cap.at(0);
+    CHECK(classes_of(r) == "device->lock, fence_signalling");
+    CHECK(contains(r.contexts.at(1), "waiting on fence_array"));
 }
 
 TEST_CASE("resv_lock: many under one acquire context are no recursion") {
