@@ -3,6 +3,7 @@
 #include <benchmark/benchmark.h>
 
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -114,6 +115,70 @@ void array_64_create_signal_release(benchmark::State& state) {
 }
 BENCHMARK(array_64_create_signal_release)->Arg(0)->Arg(1)->Unit(benchmark::kMicrosecond);
 
+// What each signalling annotation costs (README, "Waits and signalling"), next to the yardstick
+// of one uncontended std::mutex lock/unlock pair.
+void raw_mutex_pair(benchmark::State& state) {
+    std::mutex m;
+    for (auto _ : state) {
+        m.lock();
+        m.unlock();
+    }
+}
+BENCHMARK(raw_mutex_pair);
+
+// begin_signalling() + end_signalling(): a trylock-read of fence_signalling and its release.
+void section(benchmark::State& state) {
+    set_validation(state);
+    for (auto _ : state) {
+        fencedep::signalling_section s;
+        benchmark::ClobberMemory();
+    }
+    check_no_splat(state);
+}
+BENCHMARK(section)->Arg(0)->Arg(1);
+
+// might_wait_on_fence() outside a section: a write acquisition of fence_signalling and its release.
+void might_wait(benchmark::State& state) {
+    set_validation(state);
+    for (auto _ : state)
+        fencedep::might_wait_on_fence();
+    check_no_splat(state);
+}
+BENCHMARK(might_wait)->Arg(0)->Arg(1);
+
+// The same inside a section, which drops the section's read hold around the wait.
+void might_wait_in_section(benchmark::State& state) {
+    set_validation(state);
+    fencedep::signalling_section s;
+    for (auto _ : state)
+        fencedep::might_wait_on_fence();
+    check_no_splat(state);
+}
+BENCHMARK(might_wait_in_section)->Arg(0)->Arg(1);
+
+// A reclaim_scope: a write acquisition of the reclaim pseudo-lock and its release.
+void reclaim(benchmark::State& state) {
+    set_validation(state);
+    for (auto _ : state) {
+        fencedep::reclaim_scope r;
+        benchmark::ClobberMemory();
+    }
+    check_no_splat(state);
+}
+BENCHMARK(reclaim)->Arg(0)->Arg(1);
+
+// wait() on a fence that is already signaled: the annotation, then the test of the flag.
+void wait_signaled(benchmark::State& state) {
+    set_validation(state);
+    fencedep::spinlock ring_lock{"bench ring->lock"};
+    bench_fence f(ring_lock, fencedep::fence::allocate_contexts(1), 1);
+    f.signal();
+    for (auto _ : state)
+        f.wait();
+    check_no_splat(state);
+}
+BENCHMARK(wait_signaled)->Arg(0)->Arg(1);
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -122,6 +187,12 @@ int main(int argc, char** argv) {
                                  "chain_4096_enable_and_signal", "array_64_create_signal_release"}) {
             const std::string label = std::string("ratio on/off ") + name;
             r.print_ratio(label.c_str(), std::string(name) + "/1", std::string(name) + "/0");
+        }
+        for (const char* name : {"section", "might_wait", "might_wait_in_section", "reclaim", "wait_signaled"}) {
+            for (const char* arg : {"/0", "/1"}) {
+                const std::string label = std::string("ratio ") + name + arg + "/raw mutex pair";
+                r.print_ratio(label.c_str(), std::string(name) + arg, "raw_mutex_pair");
+            }
         }
     });
 }

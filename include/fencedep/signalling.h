@@ -42,29 +42,40 @@ namespace fencedep {
 inline constexpr const char* signalling_lock_name = "fence_signalling";
 
 namespace detail {
-// `file` null: a section of fencedep's own (fence::signal), named by the fence operation's
-// context frame instead.
+// The out-of-line halves of the calls below, entered only when fencedep is on, so that the off
+// path is the inline gate load and a branch. `file` null: a section of fencedep's own
+// (fence::signal), named by the fence operation's context frame instead.
 FENCEDEP_API bool begin_signalling(const char* file, unsigned line) noexcept;
+FENCEDEP_API void end_signalling() noexcept;
+FENCEDEP_API void might_wait_on_fence() noexcept;
+FENCEDEP_API void reclaim_acquire() noexcept;
+FENCEDEP_API void reclaim_release() noexcept;
 }  // namespace detail
 
 // Begins a signalling section on the calling thread. Returns the cookie to give to
 // end_signalling(): true when nothing was recorded (the thread is already in a section, or
 // fencedep is off), so that sections nest freely. `site` names the section in reports
 // ("inside a signalling section begun at job.cc:42"). Reports nothing itself.
-[[nodiscard]] inline bool begin_signalling(source_location site = source_location::current()) noexcept {
-    return detail::begin_signalling(site.file_name(), site.line());
+[[nodiscard]] FENCEDEP_ALWAYS_INLINE bool begin_signalling(source_location site = source_location::current()) noexcept {
+    return !enabled() || detail::begin_signalling(site.file_name(), site.line());
 }
 
 // Ends the section begun by the begin_signalling() call that returned `cookie`. Sections must
 // end in the reverse order they began, on the thread that began them.
-FENCEDEP_API void end_signalling(bool cookie) noexcept;
+FENCEDEP_ALWAYS_INLINE void end_signalling(bool cookie) noexcept {
+    if (!cookie)
+        detail::end_signalling();
+}
 
 // Records a possible wait on a fence, as every fence wait does: a write acquisition of
 // fence_signalling and its release, with the section's read hold dropped around it if the
 // thread is in one. Call it from your own wait primitives, and on paths that only sometimes
 // wait. Reports: a circular dependency if the calling thread holds a lock that some signalling
 // section takes (or a lock taken inside its own section).
-FENCEDEP_API void might_wait_on_fence() noexcept;
+FENCEDEP_ALWAYS_INLINE void might_wait_on_fence() noexcept {
+    if (enabled())
+        detail::might_wait_on_fence();
+}
 
 // RAII form of begin_signalling() / end_signalling().
 class signalling_section {
@@ -89,12 +100,22 @@ private:
 // has to signal. Wrap the allocations of code that runs under a section in one, or better, move
 // them before the section begins, as the kernel's fence_array/fence_chain allocation split does.
 // ---------------------------------------------------------------------------------------------
-class FENCEDEP_API reclaim_scope {
+// A scope begun while fencedep is off records nothing, at its end either.
+class reclaim_scope {
 public:
-    reclaim_scope() noexcept;
-    ~reclaim_scope();
+    reclaim_scope() noexcept : armed_(enabled()) {
+        if (armed_)
+            detail::reclaim_acquire();
+    }
+    ~reclaim_scope() {
+        if (armed_)
+            detail::reclaim_release();
+    }
     reclaim_scope(const reclaim_scope&) = delete;
     reclaim_scope& operator=(const reclaim_scope&) = delete;
+
+private:
+    bool armed_;
 };
 
 // ---------------------------------------------------------------------------------------------

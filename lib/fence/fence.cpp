@@ -311,7 +311,7 @@ bool fence::signal_timestamp_locked(fence_clock::time_point timestamp) noexcept 
 // The kernel's dma_fence_signal() is a signalling section of its own; the timestamp and
 // `_locked` variants are not (their callers are expected to be in one already).
 bool fence::signal() noexcept {
-    const bool cookie = detail::begin_signalling(nullptr, 0);
+    const bool cookie = !enabled() || detail::begin_signalling(nullptr, 0);
     const bool signaled_now = signal_timestamp(fence_clock::now());
     end_signalling(cookie);
     return signaled_now;

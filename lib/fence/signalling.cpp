@@ -58,8 +58,6 @@ void prime() noexcept {
 }  // namespace
 
 bool begin_signalling(const char* file, unsigned line) noexcept {
-    if (!enabled())
-        return true;
     lock_map& map = signalling_map();
     if (map.held_kind() == lock_kind::read)
         return true;
@@ -72,23 +70,17 @@ bool begin_signalling(const char* file, unsigned line) noexcept {
     return false;
 }
 
-}  // namespace detail
-
-void end_signalling(bool cookie) noexcept {
-    if (cookie)
-        return;
-    detail::signalling_map().release();
-    if (detail::section_framed) {
-        detail::section_framed = false;
-        detail::section.scope.reset();
-        detail::section.frame.reset();
+void end_signalling() noexcept {
+    signalling_map().release();
+    if (section_framed) {
+        section_framed = false;
+        section.scope.reset();
+        section.frame.reset();
     }
 }
 
 void might_wait_on_fence() noexcept {
-    if (!enabled())
-        return;
-    lock_map& map = detail::signalling_map();
+    lock_map& map = signalling_map();
     const bool in_section = map.held_kind() == lock_kind::read;
     if (in_section)
         map.release();
@@ -98,8 +90,10 @@ void might_wait_on_fence() noexcept {
         map.try_acquire_read();
 }
 
-reclaim_scope::reclaim_scope() noexcept { detail::reclaim_map().acquire(); }
+void reclaim_acquire() noexcept { reclaim_map().acquire(); }
 
-reclaim_scope::~reclaim_scope() { detail::reclaim_map().release(); }
+void reclaim_release() noexcept { reclaim_map().release(); }
+
+}  // namespace detail
 
 }  // namespace fencedep

@@ -241,6 +241,17 @@ FENCE_MODE_CASE_FIXTURE(signalling_case, "pattern 1 through a container: the wai
     CHECK(contains(r.contexts.at(1), "waiting on fence_array"));
 }
 
+TEST_CASE("a section and a reclaim scope begun while fencedep was off end quietly") {
+    capture cap;
+    fencedep::enable(false);
+    {
+        fencedep::signalling_section section;
+        fencedep::reclaim_scope allocation;
+        fencedep::enable(true);
+    }
+    CHECK(cap.kinds() == "");
+}
+
 TEST_CASE("resv_lock: many under one acquire context are no recursion") {
     capture cap;
     fencedep::resv_lock a, b, c;
