@@ -237,6 +237,18 @@ const void* user_construction_site(const char* file, const void* caller) {
     return reinterpret_cast<const void*>(the_sites().user_address(reinterpret_cast<std::uintptr_t>(caller)));
 }
 
+namespace {
+// GCC's std::source_location spells the anonymous namespace "{anonymous}", the demangler (and so
+// every frame of a report) "(anonymous namespace)": a site's name uses the frames' spelling.
+std::string site_function_name(std::string_view function) {
+    constexpr std::string_view gcc = "{anonymous}";
+    std::string name;
+    for (std::size_t at; (at = function.find(gcc)) != std::string_view::npos; function.remove_prefix(at + gcc.size()))
+        name.append(function.substr(0, at)).append("(anonymous namespace)");
+    return name.append(function);
+}
+}  // namespace
+
 class_identity identify(const lock_map& map) {
     const char* name = engine_access::name(map);
     class_identity id;
@@ -259,7 +271,8 @@ class_identity identify(const lock_map& map) {
     } else {
         id.site = fmt::format("{}:{}:{}", file, engine_access::site_line(map), engine_access::site_column(map));
         id.site_name = fmt::format("{}:{}", basename(file), engine_access::site_line(map));
-        if (const std::string function = short_function_name(engine_access::site_function(map)); !function.empty())
+        if (const std::string function = short_function_name(site_function_name(engine_access::site_function(map)));
+            !function.empty())
             id.site_name += fmt::format(" in {}", function);
     }
     if (counted_name(map)) {

@@ -1,0 +1,70 @@
+// SPDX-License-Identifier: MIT
+#include "report/json.h"
+
+namespace fencedep::detail {
+
+nlohmann::json frame_json(const frame& f) {
+    nlohmann::json j = nlohmann::json::object();
+    if (f.address)
+        j["address"] = f.address;
+    if (!f.function.empty())
+        j["function"] = f.function;
+    if (f.offset)
+        j["offset"] = f.offset;
+    if (f.size)
+        j["size"] = f.size;
+    if (!f.file.empty())
+        j["file"] = f.file;
+    if (f.line)
+        j["line"] = f.line;
+    if (!f.module.empty())
+        j["module"] = f.module;
+    if (f.module_offset)
+        j["module_offset"] = f.module_offset;
+    if (f.inlined)
+        j["inlined"] = true;
+    return j;
+}
+
+nlohmann::json stack_json(const std::vector<frame>& stack) {
+    nlohmann::json j = nlohmann::json::array();
+    for (const frame& f : stack)
+        j.push_back(frame_json(f));
+    return j;
+}
+
+namespace {
+template <class T>
+void read_field(const nlohmann::json& j, const char* name, T& out) {
+    if (const auto it = j.find(name); it != j.end())
+        out = it->get<T>();
+}
+}  // namespace
+
+frame frame_from_json(const nlohmann::json& j) {
+    if (!j.is_object())
+        throw nlohmann::json::type_error::create(302, std::string("a frame must be an object, not ") + j.type_name(), &j);
+    frame f;
+    read_field(j, "address", f.address);
+    read_field(j, "function", f.function);
+    read_field(j, "offset", f.offset);
+    read_field(j, "size", f.size);
+    read_field(j, "file", f.file);
+    read_field(j, "line", f.line);
+    read_field(j, "module", f.module);
+    read_field(j, "module_offset", f.module_offset);
+    read_field(j, "inlined", f.inlined);
+    return f;
+}
+
+std::vector<frame> stack_from_json(const nlohmann::json& j) {
+    if (!j.is_array())
+        throw nlohmann::json::type_error::create(302, std::string("a stack must be an array, not ") + j.type_name(), &j);
+    std::vector<frame> stack;
+    stack.reserve(j.size());
+    for (const nlohmann::json& f : j)
+        stack.push_back(frame_from_json(f));
+    return stack;
+}
+
+}  // namespace fencedep::detail

@@ -1,0 +1,24 @@
+// SPDX-License-Identifier: MIT
+// The JSON form of the report layer's data, shared by every JSON rendering (the log's JSON Lines,
+// SARIF, graph dumps) and by the readers of what they wrote (fencedep-graph).
+#pragma once
+
+#include <nlohmann/json.hpp>
+
+#include <fencedep/report.h>
+
+namespace fencedep::detail {
+
+// One frame: {"function", "file", "line", "module", "module_offset", "offset", "size",
+// "address", "inlined"}. Fields that are unknown (empty or zero) are left out, so a reader must
+// treat a missing field as unknown.
+nlohmann::json frame_json(const frame& f);
+nlohmann::json stack_json(const std::vector<frame>& stack);
+
+// Reads what frame_json wrote. A field of the wrong type throws nlohmann::json::type_error, whose
+// what() names the type found; an object that is not one throws it too. Unknown fields are
+// ignored, so that a newer writer's additions do not break an older reader.
+frame frame_from_json(const nlohmann::json& j);
+std::vector<frame> stack_from_json(const nlohmann::json& j);
+
+}  // namespace fencedep::detail
