@@ -31,8 +31,9 @@ namespace {
 
 using acquisition = lock_map::acquisition;
 
-void push_held(thread_state& ts, std::uint32_t class_id, const acquisition& how, const lock_class_key* key,
-               bool covered, const lock_map& map, std::uint64_t chain_key, stack_id site_stack) noexcept {
+void push_held(thread_state& ts, std::uint32_t class_id, const acquisition& how, const void* ip,
+               const lock_class_key* key, bool covered, const lock_map& map, std::uint64_t chain_key,
+               stack_id site_stack) noexcept {
     const unsigned frames = std::min(ts.frame_depth, max_context_frames);
     ts.held[ts.depth++] = held_lock{class_id,
                                     how.trylock,
@@ -44,7 +45,7 @@ void push_held(thread_state& ts, std::uint32_t class_id, const acquisition& how,
                                     key,
                                     how.nest_lock,
                                     0,
-                                    how.ip,
+                                    ip,
                                     how.outer_ip,
                                     ts.chain_key,
                                     site_stack};
@@ -102,7 +103,7 @@ void rekey(thread_state& ts) noexcept {
 // The hot path: an acquisition whose chain was validated before. It needs no lock, allocates
 // nothing and cannot report, so it also needs no re-entry guard. Returns false to send the
 // acquisition to the slow path, which redoes every step.
-bool fast_acquire(lock_map& map, const acquisition& how) noexcept {
+bool fast_acquire(lock_map& map, const acquisition& how, const void* ip) noexcept {
     thread_state* ts = this_thread_state;
     if (!ts || ts->epoch != hot.epoch.load(std::memory_order_acquire) || how.subclass > lock_map::max_subclass)
         return false;
@@ -135,7 +136,7 @@ bool fast_acquire(lock_map& map, const acquisition& how) noexcept {
             return false;
         covered = known == chain_state::covered;
     }
-    push_held(*ts, class_id, how, key, covered, map, chain_key, 0);
+    push_held(*ts, class_id, how, ip, key, covered, map, chain_key, 0);
     return true;
 }
 
@@ -156,18 +157,17 @@ void report_depth_exceeded(thread_state& ts, report_queue& reports, const lock_m
     ev.snapshot_held(r);
 }
 
-void acquire_event(lock_map& map, acquisition how) {
-    if (reentry_guard::raised())
-        return;
-    // A new instance of a site seen before finds its key by one lookup, and then, its chain
-    // being known, takes the fast path like any other lock.
-    if (!engine_access::key(map)) {
-        const reentry_guard guard;
-        if (lock_class_key* key = site_key(map, nullptr))
-            engine_access::set_key(map, key);
-    }
-    if (fast_acquire(map, how))
-        return;
+// A new instance of a site seen before finds its key by one lookup, and then, its chain being
+// known, takes the fast path like any other lock.
+[[gnu::noinline]] void find_site_key(lock_map& map) noexcept {
+    const reentry_guard guard;
+    if (lock_class_key* key = site_key(map, nullptr))
+        engine_access::set_key(map, key);
+}
+
+// Everything the fast path leaves: a new chain, a new class, a report. Out of line, so that the
+// fast path's caller keeps a frame as small as the fast path needs.
+[[gnu::noinline]] void acquire_slow(lock_map& map, acquisition how) {
     event_scope scope;
     thread_state* ts = scope.ts;
     if (!ts)
@@ -230,12 +230,25 @@ void acquire_event(lock_map& map, acquisition how) {
                 covered = ev.validate(class_id, how, &map, chain_key, ts->segment_base);
                 site_stack = ev.current_stack();
             }
-            push_held(*ts, class_id, how, key, covered, map, chain_key, site_stack);
+            push_held(*ts, class_id, how, how.ip, key, covered, map, chain_key, site_stack);
             return;
         }
     }
     ++ts->untracked;
     report_depth_exceeded(*ts, scope.reports, map, how.ip);
+}
+
+// `ip` stands for a null how.ip: the fast path stores it without copying the acquisition.
+FENCEDEP_ALWAYS_INLINE void acquire_event(lock_map& map, const acquisition& how, const void* ip) {
+    if (reentry_guard::raised())
+        return;
+    if (!engine_access::key(map)) [[unlikely]]
+        find_site_key(map);
+    if (fast_acquire(map, how, how.ip ? how.ip : ip)) [[likely]]
+        return;
+    acquisition with_ip = how;
+    with_ip.ip = how.ip ? how.ip : ip;
+    acquire_slow(map, with_ip);
 }
 
 // Removes entry `index` and re-validates the entries above it, as lockdep does: the remaining
@@ -305,9 +318,7 @@ void release_held(thread_state& ts, unsigned index, const lock_map& map, report_
     remove_held(ts, index, reports);
 }
 
-void release_event(lock_map& map, const void* ip) {
-    if (reentry_guard::raised() || fast_release(map))
-        return;
+[[gnu::noinline]] void release_slow(lock_map& map, const void* ip) {
     event_scope scope;
     thread_state* ts = scope.ts;
     if (!ts)
@@ -346,6 +357,11 @@ void release_event(lock_map& map, const void* ip) {
                          : named_ref(map, name, name, ip);
     r.stack = ev.current_stack();
     ev.snapshot_held(r);
+}
+
+FENCEDEP_ALWAYS_INLINE void release_event(lock_map& map, const void* ip) {
+    if (!reentry_guard::raised() && !fast_release(map)) [[unlikely]]
+        release_slow(map, ip);
 }
 
 void report_freed(thread_state& ts, unsigned index, report_queue& reports, const lock_map& map) {
@@ -457,32 +473,32 @@ lock_map::~lock_map() {
 
 void lock_map::acquire(unsigned subclass, const void* outer_ip) noexcept {
     if (enabled())
-        acquire_event(*this, {subclass, false, lock_kind::write, __builtin_return_address(0), outer_ip});
+        acquire_event(*this, {subclass, false, lock_kind::write, nullptr, outer_ip}, __builtin_return_address(0));
 }
 
 void lock_map::try_acquire(unsigned subclass, const void* outer_ip) noexcept {
     if (enabled())
-        acquire_event(*this, {subclass, true, lock_kind::write, __builtin_return_address(0), outer_ip});
+        acquire_event(*this, {subclass, true, lock_kind::write, nullptr, outer_ip}, __builtin_return_address(0));
 }
 
 void lock_map::acquire_read(unsigned subclass, const void* outer_ip) noexcept {
     if (enabled())
-        acquire_event(*this, {subclass, false, lock_kind::read, __builtin_return_address(0), outer_ip});
+        acquire_event(*this, {subclass, false, lock_kind::read, nullptr, outer_ip}, __builtin_return_address(0));
 }
 
 void lock_map::acquire_recursive_read(unsigned subclass, const void* outer_ip) noexcept {
     if (enabled())
-        acquire_event(*this, {subclass, false, lock_kind::recursive_read, __builtin_return_address(0), outer_ip});
+        acquire_event(*this, {subclass, false, lock_kind::recursive_read, nullptr, outer_ip}, __builtin_return_address(0));
 }
 
 void lock_map::try_acquire_read(unsigned subclass, const void* outer_ip) noexcept {
     if (enabled())
-        acquire_event(*this, {subclass, true, lock_kind::read, __builtin_return_address(0), outer_ip});
+        acquire_event(*this, {subclass, true, lock_kind::read, nullptr, outer_ip}, __builtin_return_address(0));
 }
 
 void lock_map::try_acquire_recursive_read(unsigned subclass, const void* outer_ip) noexcept {
     if (enabled())
-        acquire_event(*this, {subclass, true, lock_kind::recursive_read, __builtin_return_address(0), outer_ip});
+        acquire_event(*this, {subclass, true, lock_kind::recursive_read, nullptr, outer_ip}, __builtin_return_address(0));
 }
 
 void lock_map::release() noexcept {
@@ -491,12 +507,8 @@ void lock_map::release() noexcept {
 }
 
 void lock_map::acquire(const acquisition& how) noexcept {
-    if (enabled()) {
-        acquisition with_ip = how;
-        if (!with_ip.ip)
-            with_ip.ip = __builtin_return_address(0);
-        acquire_event(*this, with_ip);
-    }
+    if (enabled())
+        acquire_event(*this, how, __builtin_return_address(0));
 }
 
 void lock_map::release(const void* ip) noexcept {
