@@ -166,9 +166,12 @@ private:
 // ---------------------------------------------------------------------------------------------
 struct code_site {
     const void* address;  // a return address: the call that initialized the lock
+    // The object the lock_map stands for (the pthread_mutex_t, say), whose address reports
+    // print as the lock's instead of the lock_map's own; null: the lock_map's.
+    const void* instance = nullptr;
 };
 struct data_site {
-    const void* address;  // the lock's own address
+    const void* address;  // the lock's own address, which reports print as the lock's
 };
 
 // Ends the class identity of data_site{address}: lock_maps made with it from now on get a new
@@ -311,7 +314,10 @@ private:
     // frame of a site inside the standard library), or an address alone (code_site, data_site),
     // or none (an explicit key).
     const char* site_file_;
-    const char* site_function_;
+    union {
+        const char* site_function_;  // with site_file_
+        const void* instance_;       // with code_site or data_site: the address reports print
+    };
     const void* site_address_;
     unsigned site_line_;
     unsigned site_column_;

@@ -459,11 +459,11 @@ lock_map::lock_map(const char* name, lock_class_key& key) noexcept
       site_column_(0), site_is_data_(false) {}
 
 lock_map::lock_map(const char* name, code_site site) noexcept
-    : name_(name), key_(nullptr), site_file_(nullptr), site_function_(nullptr), site_address_(site.address),
+    : name_(name), key_(nullptr), site_file_(nullptr), instance_(site.instance), site_address_(site.address),
       site_line_(0), site_column_(0), site_is_data_(false) {}
 
 lock_map::lock_map(const char* name, data_site site) noexcept
-    : name_(name), key_(nullptr), site_file_(nullptr), site_function_(nullptr), site_address_(site.address),
+    : name_(name), key_(nullptr), site_file_(nullptr), instance_(site.address), site_address_(site.address),
       site_line_(0), site_column_(0), site_is_data_(true) {}
 
 lock_map::~lock_map() {

@@ -29,7 +29,11 @@ struct engine_access {
     static lock_class_key* key(const lock_map& map) { return map.key_.load(std::memory_order_acquire); }
     static void set_key(lock_map& map, lock_class_key* key) { map.key_.store(key, std::memory_order_release); }
     static const char* site_file(const lock_map& map) { return map.site_file_; }
-    static const char* site_function(const lock_map& map) { return map.site_function_; }
+    static const char* site_function(const lock_map& map) { return map.site_file_ ? map.site_function_ : nullptr; }
+    // The address reports print for the lock: the object a shim's lock_map stands for, if given.
+    static const void* shown_address(const lock_map& map) {
+        return !map.site_file_ && map.instance_ ? map.instance_ : &map;
+    }
     static const void* site_address(const lock_map& map) { return map.site_address_; }
     static bool site_is_data(const lock_map& map) { return map.site_is_data_; }
     static unsigned site_line(const lock_map& map) { return map.site_line_; }
@@ -246,7 +250,7 @@ inline lock_ref named_ref(const lock_map& map, std::string name, std::string_vie
     r.name = std::move(name);
     if (own && base != own)
         r.label = own;
-    r.instance = &map;
+    r.instance = engine_access::shown_address(map);
     r.ip = ip;
     return r;
 }

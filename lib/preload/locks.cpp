@@ -160,7 +160,7 @@ lock_state* create(const void* object, lock_kind kind, const void* call_site, bo
             if (by_address)
                 new (fresh->storage) lock_map(nullptr, data_site{object});
             else
-                new (fresh->storage) lock_map(nullptr, code_site{site});
+                new (fresh->storage) lock_map(nullptr, code_site{site, object});
             const std::uint64_t incarnation = stamp ? next_stamp++ : 0;
             if (stamp)
                 __atomic_store_n(stamp, incarnation, __ATOMIC_RELAXED);
