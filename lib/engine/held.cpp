@@ -103,7 +103,7 @@ void rekey(thread_state& ts) noexcept {
 // The hot path: an acquisition whose chain was validated before. It needs no lock, allocates
 // nothing and cannot report, so it also needs no re-entry guard. Returns false to send the
 // acquisition to the slow path, which redoes every step.
-bool fast_acquire(lock_map& map, const acquisition& how, const void* ip) noexcept {
+FENCEDEP_ALWAYS_INLINE bool fast_acquire(lock_map& map, const acquisition& how, const void* ip) noexcept {
     thread_state* ts = this_thread_state;
     if (!ts || ts->epoch != hot.epoch.load(std::memory_order_acquire) || how.subclass > lock_map::max_subclass)
         return false;
@@ -293,7 +293,7 @@ void remove_held(thread_state& ts, unsigned index, report_queue& reports) {
 
 // The hot path of a release: the lock is the top of the held stack, inside the current segment
 // (a lock held around deferred work and released inside it moves the segment: slow path).
-bool fast_release(const lock_map& map) noexcept {
+FENCEDEP_ALWAYS_INLINE bool fast_release(const lock_map& map) noexcept {
     thread_state* ts = this_thread_state;
     if (!ts || ts->epoch != hot.epoch.load(std::memory_order_acquire) || ts->depth <= ts->segment_base)
         return false;
