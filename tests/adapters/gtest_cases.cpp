@@ -1,0 +1,33 @@
+// SPDX-License-Identifier: MIT
+// A GoogleTest program (with gtest_main) with fencedep/gtest.h, run by adapters_test.py, which
+// checks gtest's own output: which tests fail, with which message, and the exit status.
+#include <fencedep/gtest.h>
+
+#include "scenarios.h"
+
+using fencedep::report_kind;
+using namespace scenarios;
+
+TEST(Adapter, Abba) { abba(a, b); }
+
+TEST(Adapter, AbbaOnAThread) { abba_on_a_thread(); }
+
+TEST(Adapter, Clean) {
+    nest(a, b);
+    nest(a, b);
+}
+
+// Runs after Abba and Clean learned a -> b: a test starts from a fresh state.
+TEST(Adapter, TheOtherOrderInATestOfItsOwn) { nest(b, a); }
+
+TEST(Adapter, ExpectedSplat) {
+    EXPECT_FENCEDEP_SPLAT(report_kind::circular_dependency, ({"a", "b"}), { abba(a, b); });
+}
+
+TEST(Adapter, ExpectedSplatThatDoesNotHappen) {
+    EXPECT_FENCEDEP_SPLAT(report_kind::circular_dependency, ({"a", "b"}), { nest(a, b); });
+}
+
+TEST(Adapter, ExpectedSplatBetweenOtherClasses) {
+    EXPECT_FENCEDEP_SPLAT(report_kind::circular_dependency, ({"a", "b"}), { abba(a, c); });
+}
