@@ -20,7 +20,7 @@ header = "WARNING: possible circular locking dependency detected"
 def unexpected(held, taken):
     """The failure message of an unclaimed ABBA splat: its first line, and lines of the splat."""
     return [f"fencedep reported a circular_dependency splat between {held} and {taken} during this test case:",
-            header, f"-> #1 ({held}){{....}}:", f"-> #0 ({taken}){{....}}:"]
+            header, f"-> #1 ({held}){{write}}:", f"-> #0 ({taken}){{write}}:"]
 
 
 # (doctest name, gtest name): None if the case passes, else the lines each of its failure
@@ -104,7 +104,7 @@ check("cases run alone", verdicts(alone.stdout), {clean: []})
 started = run(only=clean, static_splat=True)
 check("exit status after a splat at start-up", started.returncode, 66)
 check("splats on stderr after a splat at start-up", started.stderr.count(header), 1)
-for line in ("-> #1 (c){....}:", "-> #0 (b){....}:"):
+for line in ("-> #1 (c){write}:", "-> #0 (b){write}:"):
     if line not in started.stderr.splitlines():
         failures.append(f"the start-up splat on stderr has no line {line!r}")
 check("cases run after a splat at start-up", verdicts(started.stdout), {clean: []})
