@@ -17,6 +17,7 @@ namespace scenarios {
 inline fencedep::mutex a{"a"};
 inline fencedep::mutex b{"b"};
 inline fencedep::mutex c{"c"};
+inline fencedep::mutex d{"d"};
 
 // Takes `first` then `second`.
 inline void nest(fencedep::mutex& first, fencedep::mutex& second) {
