@@ -2,7 +2,8 @@
 # SPDX-License-Identifier: MIT
 # Runs an adapter program (doctest_cases.cpp or gtest_cases.cpp) three times and checks what its
 # framework says: which cases fail and with which messages, which pass, and the exit status.
-#   1. every case: the splats fail their cases, the expected one passes, and none reaches stderr;
+#   1. every case: the splats fail their cases, the expected one passes, and none reaches stderr
+#      (a warning does);
 #   2. the clean case alone: the run succeeds;
 #   3. the clean case, with a splat made while the program starts: the splat is on stderr and the
 #      exit status is fencedep's 66, while the case still passes.
@@ -31,6 +32,7 @@ cases = {
     ("clean", "Adapter.Clean"): None,
     ("the other order, in a case of its own", "Adapter.TheOtherOrderInATestOfItsOwn"): None,
     ("expected splat", "Adapter.ExpectedSplat"): None,
+    ("a warning", "Adapter.AWarning"): None,
     ("expected splat that does not happen", "Adapter.ExpectedSplatThatDoesNotHappen"):
         [["expected a circular_dependency splat between a and b; none was reported"]],
     ("expected splat between other classes", "Adapter.ExpectedSplatBetweenOtherClasses"):
@@ -83,6 +85,7 @@ def check(what, got, wanted):
 full = run()
 check("exit status of the whole run", full.returncode, 1)
 check("splats on stderr", full.stderr.count(header), 0)
+check("warnings on stderr", full.stderr.count("WARNING: fence container nested in a container"), 1)
 found = verdicts(full.stdout)
 for pair, wanted in cases.items():
     messages = found.get(name[pair])

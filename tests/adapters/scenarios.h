@@ -10,6 +10,9 @@
 #include <mutex>
 #include <thread>
 
+#include <fencedep/fence.h>
+#include <fencedep/fence_array.h>
+#include <fencedep/fence_chain.h>
 #include <fencedep/mutex.h>
 
 namespace scenarios {
@@ -35,6 +38,21 @@ inline void abba(fencedep::mutex& first, fencedep::mutex& second) {
 inline void abba_on_a_thread() {
     std::thread t([] { abba(a, b); });
     t.join();
+}
+
+struct job final : fencedep::fence {
+    using fence::fence;
+    const char* driver_name() const noexcept override { return "test"; }
+    const char* timeline_name() const noexcept override { return "jobs"; }
+};
+inline fencedep::spinlock job_lock{"job_lock"};
+
+// A chain point placed in an array: a fence_container_nesting warning, which is no splat
+// (container_rules=warn, the default).
+inline void nest_containers() {
+    auto leaf = fencedep::make_fence<job>(job_lock, fencedep::fence::allocate_contexts(1), 1);
+    auto point = fencedep::fence_chain::create(nullptr, leaf, 1);
+    auto array = fencedep::fence_array::create({point}, fencedep::fence::allocate_contexts(1), 1);
 }
 
 inline const bool started = [] {
