@@ -1,12 +1,13 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: MIT
-# Runs an adapter program (doctest_cases.cpp or gtest_cases.cpp) three times and checks what its
+# Runs an adapter program (doctest_cases.cpp or gtest_cases.cpp) three or four times and checks what its
 # framework says: which cases fail and with which messages, which pass, and the exit status.
 #   1. every case: the splats fail their cases, the expected one passes, and none reaches stderr
 #      (a warning does);
 #   2. the clean case alone: the run succeeds;
 #   3. the clean case, with a splat made while the program starts: the splat is on stderr and the
-#      exit status is fencedep's 66, while the case still passes.
+#      exit status is fencedep's 66, while the case still passes;
+#   4. (env only) the expected splat with FENCEDEP unset: the check says fencedep is off.
 # Usage: adapters_test.py doctest|gtest env|code PROGRAM
 #   env: the program is switched on by FENCEDEP=1; code: it calls fencedep::enable(true) itself.
 import os
@@ -44,11 +45,11 @@ clean = name[("clean", "Adapter.Clean")]
 failures = []
 
 
-def run(only=None, static_splat=False):
+def run(only=None, static_splat=False, switched_on=True):
     env = dict(os.environ)
     for variable in ("FENCEDEP", "FENCEDEP_OPTIONS", "ADAPTER_STATIC_SPLAT"):
         env.pop(variable, None)
-    if mode == "env":
+    if mode == "env" and switched_on:
         env["FENCEDEP"] = "1"
     if static_splat:
         env["ADAPTER_STATIC_SPLAT"] = "1"
@@ -112,8 +113,19 @@ for line in ("-> #1 (c){write}:", "-> #0 (b){write}:"):
         failures.append(f"the start-up splat on stderr has no line {line!r}")
 check("cases run after a splat at start-up", verdicts(started.stdout), {clean: []})
 
+# 4. A program that did not switch fencedep on, and expects a splat.
+runs = [("whole run", full), ("clean case alone", alone), ("start-up splat", started)]
+if mode == "env":
+    expected = name[("expected splat", "Adapter.ExpectedSplat")]
+    off = run(only=expected, switched_on=False)
+    runs.append(("fencedep off", off))
+    check("exit status with fencedep off", off.returncode, 1)
+    check("cases run with fencedep off", [m.splitlines()[0] for m in verdicts(off.stdout).get(expected, [])],
+          ["expected a circular_dependency splat between a and b; none was reported "
+           "(fencedep is off: set FENCEDEP=1 or call fencedep::enable(true))"])
+
 if failures:
     print(f"{framework} ({mode}):", *failures, sep="\n  ")
-    for what, result in (("whole run", full), ("clean case alone", alone), ("start-up splat", started)):
+    for what, result in runs:
         print(f"--- {what}: stdout:\n{result.stdout}\n--- stderr:\n{result.stderr}")
     sys.exit(1)
