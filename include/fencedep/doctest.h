@@ -80,6 +80,7 @@ DOCTEST_REGISTER_LISTENER("fencedep", 0, fencedep::test_adapter::doctest_detail:
 
 // FENCEDEP_CHECK_SPLAT(kind, (classes), { code }): see the top of this file. `classes` is a
 // parenthesized list of class names as reports print them, e.g. ({"config_lock", "stats_lock"}).
-#define FENCEDEP_CHECK_SPLAT(kind, classes, ...) FENCEDEP_DETAIL_CHECK_SPLAT(DOCTEST_FAIL_CHECK, kind, classes, __VA_ARGS__)
+#define FENCEDEP_CHECK_SPLAT(kind, classes, ...) \
+    FENCEDEP_DETAIL_CHECK_SPLAT(DOCTEST_FAIL_CHECK, kind, classes, __VA_ARGS__)
 
 #endif  // FENCEDEP_CXX20

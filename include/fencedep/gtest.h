@@ -49,6 +49,7 @@ inline const bool registered =
 // EXPECT_FENCEDEP_SPLAT(kind, (classes), { code }): see the top of this file. `classes` is a
 // parenthesized list of class names as reports print them, e.g. ({"config_lock", "stats_lock"}).
 #define FENCEDEP_DETAIL_GTEST_FAIL(message) ADD_FAILURE() << (message)
-#define EXPECT_FENCEDEP_SPLAT(kind, classes, ...) FENCEDEP_DETAIL_CHECK_SPLAT(FENCEDEP_DETAIL_GTEST_FAIL, kind, classes, __VA_ARGS__)
+#define EXPECT_FENCEDEP_SPLAT(kind, classes, ...) \
+    FENCEDEP_DETAIL_CHECK_SPLAT(FENCEDEP_DETAIL_GTEST_FAIL, kind, classes, __VA_ARGS__)
 
 #endif  // FENCEDEP_CXX20
