@@ -31,9 +31,11 @@ cases = {
     ("abba", "Adapter.Abba"): [unexpected("b", "a")],
     ("abba on a thread", "Adapter.AbbaOnAThread"): [unexpected("b", "a")],
     ("clean", "Adapter.Clean"): None,
-    ("the other order, in a case of its own", "Adapter.TheOtherOrderInATestOfItsOwn"): None,
+    ("the other order in a case of its own", "Adapter.TheOtherOrderInATestOfItsOwn"): None,
     ("expected splat", "Adapter.ExpectedSplat"): None,
     ("a warning", "Adapter.AWarning"): None,
+    ("a splat then a failure that ends the case", "Adapter.ASplatThenAFailureThatEndsTheTest"):
+        [["stop"], unexpected("b", "a")],
     ("expected splat that does not happen", "Adapter.ExpectedSplatThatDoesNotHappen"):
         [["expected a circular_dependency splat between a and b; none was reported"]],
     ("expected splat between other classes", "Adapter.ExpectedSplatBetweenOtherClasses"):
@@ -70,7 +72,7 @@ def verdicts(out):
         for block in re.split(r"^={70,}$", out, flags=re.M):
             case = re.search(r"^TEST CASE:  (.*)$", block, re.M)
             if case:
-                found[case.group(1)] = re.split(r"^\S+:\d+: ERROR: ", block, flags=re.M)[1:]
+                found[case.group(1)] = re.split(r"^\S+:\d+: (?:FATAL )?ERROR: ", block, flags=re.M)[1:]
     else:
         for case, body in re.findall(r"^\[ RUN      \] (.*)$\n(.*?)^\[  (?:FAILED |     OK) \] \1", out, re.M | re.S):
             found[case] = re.split(r"^\S+:\d+: Failure\nFailed\n", body, flags=re.M)[1:]

@@ -19,7 +19,7 @@ TEST_CASE("clean") {
 }
 
 // Runs after "clean" learned a -> d: a case starts from a fresh state.
-TEST_CASE("the other order, in a case of its own") { nest(d, a); }
+TEST_CASE("the other order in a case of its own") { nest(d, a); }
 
 TEST_CASE("expected splat") {
     FENCEDEP_CHECK_SPLAT(report_kind::circular_dependency, ({"a", "b"}), { abba(a, b); });
@@ -35,3 +35,9 @@ TEST_CASE("expected splat between other classes") {
 
 // Passes: a warning is no splat; it goes to the log.
 TEST_CASE("a warning") { nest_containers(); }
+
+// Fails twice: the failure, then the splat.
+TEST_CASE("a splat then a failure that ends the case") {
+    abba(a, b);
+    FAIL("stop");
+}

@@ -34,3 +34,9 @@ TEST(Adapter, ExpectedSplatBetweenOtherClasses) {
 
 // Passes: a warning is no splat; it goes to the log.
 TEST(Adapter, AWarning) { nest_containers(); }
+
+// Fails twice: the failure, then the splat.
+TEST(Adapter, ASplatThenAFailureThatEndsTheTest) {
+    abba(a, b);
+    FAIL() << "stop";
+}
