@@ -69,7 +69,8 @@ inline std::string unexpected_message(const report& r) {
 class case_monitor {
 public:
     // Starts a case from a fresh validator state (reset(): the requirements of reset() apply) and
-    // makes this monitor the report handler until end().
+    // makes this monitor the report handler until end(). Called on the test's thread; takes the
+    // engine lock (reset) and the handler slot's lock (set_report_handler), one after the other.
     void begin() {
         fencedep::reset();
         {
@@ -81,7 +82,9 @@ public:
     }
 
     // Ends the case: restores the handler that begin() replaced and returns the splats that no
-    // expectation claimed, in the order they were made.
+    // expectation claimed, in the order they were made. Called on the test's thread. A report
+    // whose handler call started before the restore and ends after it finds the case closed and
+    // goes to the log.
     std::vector<report> end() {
         set_report_handler(std::exchange(previous_, {}));
         std::lock_guard<std::mutex> lock(mutex_);
@@ -101,7 +104,8 @@ public:
     }
 
     // Claims the first unclaimed splat made since `since` that matches `expected`. Returns
-    // nothing if there is one, else the failure message, which names what was reported instead.
+    // nothing if there is one, else the failure message, which names what was reported instead
+    // (those splats stay unclaimed, so they fail the case too).
     std::optional<std::string> claim(const expected_splat& expected, std::size_t since) {
         std::vector<std::string> wanted = expected.classes;
         std::sort(wanted.begin(), wanted.end());
