@@ -98,6 +98,14 @@ using report_handler = std::function<void(const report&)>;
 // is not lost and counts for the exit status. The handler stays installed and gets the next report.
 FENCEDEP_REPORT_API report_handler set_report_handler(report_handler handler);
 
+// Writes `r` as the default sink does: its text to the log, one whole report at a time, and a
+// splat makes the exit status the exitcode option. For a handler that takes some reports and
+// leaves the others where they would have gone without it: the test-framework adapters
+// (doctest.h, gtest.h) pass on warnings and reports raised outside a test case this way.
+// Takes the log's lock; fencedep events it causes are ignored. Does not change splat_count()
+// (the report was counted when it was made).
+FENCEDEP_REPORT_API void log_report(const report& r);
+
 // Returns how many splats (reports with is_splat) were made since start-up or the last reset().
 FENCEDEP_REPORT_API std::uint64_t splat_count() noexcept;
 

@@ -80,6 +80,13 @@ void write_log(std::string_view text) {
                                          escape(current_options().log_path), std::strerror(error), text));
 }
 
+// A report written to the log, which counts for the exit status if it is a splat.
+void log_written(std::string_view text, bool is_splat) {
+    write_log(text);
+    if (is_splat)
+        printed_splats.fetch_add(1, std::memory_order_relaxed);
+}
+
 // Calls the handler; if it throws, returns the line that says so, for the log.
 std::string call_handler(const report_handler& h, const report& r) {
     try {
@@ -133,11 +140,8 @@ void deliver(pending_report&& pending) {
     // A handler that threw is treated as if there were none, so that the report is not lost: the
     // exception cannot travel on, since the lock functions that got here are noexcept.
     const std::string thrown = h ? call_handler(h, r) : std::string{};
-    if (!h || !thrown.empty()) {
-        write_log(thrown + r.text);
-        if (r.is_splat)
-            printed_splats.fetch_add(1, std::memory_order_relaxed);
-    }
+    if (!h || !thrown.empty())
+        log_written(thrown + r.text, r.is_splat);
     if (r.is_splat && current_options().abort_on_splat)
         std::abort();
 }
@@ -164,6 +168,11 @@ fencedep::report_handler fencedep::set_report_handler(report_handler new_handler
     std::lock_guard<std::mutex> lock(slot.mutex);
     std::swap(slot.handler, new_handler);
     return new_handler;
+}
+
+void fencedep::log_report(const report& r) {
+    const detail::reentry_guard guard;
+    detail::log_written(r.text, r.is_splat);
 }
 
 std::uint64_t fencedep::splat_count() noexcept { return detail::splats.load(std::memory_order_relaxed); }

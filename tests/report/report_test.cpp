@@ -143,6 +143,17 @@ TEST_CASE("a throwing report handler: the exception is named on the log, then th
     }
 }
 
+TEST_CASE("log_report: a handler passes a report on to the log, where it counts for the exit status") {
+    const spawn_result result = run(PROBE_PATH, {"pass-on"});
+    INFO(describe(result));
+    CHECK(result.exit_code() == 66);
+    // Counted once, when it was made, however it was written.
+    CHECK(result.out == "probe: 2 splats\nprobe: done\n");
+    CHECK(count(result.err, splat_title) == 1);
+    CHECK(contains(result.err, "-> #1 (pass_b){write}:\n"));
+    CHECK_FALSE(contains(result.err, "keep_"));
+}
+
 TEST_CASE("reports from concurrent threads reach a slow pipe whole") {
     constexpr int threads = 6;
     // Without symbolization the reports are rendered fast, so they meet at the pipe.
