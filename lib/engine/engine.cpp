@@ -231,7 +231,6 @@ void after_fork() {
 [[gnu::constructor]] void start_up() {
     pthread_atfork(before_fork, after_fork, after_fork);
     load_options();
-    schedule_graph_dump();
     if (current_options().enabled)
         enable(true);
 }

@@ -34,9 +34,4 @@ unsigned held_lock_count() noexcept;
 // validation is on runs it at once.
 void set_primer(void (*primer)() noexcept);
 
-// With the graph_path option set, registers the dump of the graph at exit (an atexit handler
-// registered before main, so it runs after the program's own exit-time destructors). Called once,
-// at start-up.
-void schedule_graph_dump();
-
 }  // namespace fencedep::detail

@@ -1,10 +1,8 @@
 // SPDX-License-Identifier: MIT
 // The learned graph handed to the report layer as data: graph_path at exit, dump_graph().
 #include <cstdio>
-#include <cstdlib>
 
 
-#include "engine/engine.h"
 #include "engine/internal.h"
 #include "report/graph_dump.h"
 
@@ -48,17 +46,21 @@ std::string dump_to(const char* path) {
     return write_graph(snapshot(), path);
 }
 
-void dump_at_exit() {
+// A destructor function runs after the program's atexit handlers and static destructors, so the
+// dump holds every edge the run recorded; the report layer sets the exit status after it
+// (apply_exit_status has a priority, so it runs after every destructor function without one).
+[[gnu::destructor]] void dump_at_exit() {
+    if (current_options().graph_path.empty())
+        return;
     const reentry_guard guard;
-    if (const std::string error = dump_to(current_options().graph_path.c_str()); !error.empty())
-        std::fputs((error + '\n').c_str(), stderr);
+    try {
+        if (const std::string error = dump_to(current_options().graph_path.c_str()); !error.empty())
+            std::fputs((error + '\n').c_str(), stderr);
+    } catch (const std::bad_alloc&) {
+        std::fputs("fencedep: error: cannot write the graph dump at exit: out of memory\n", stderr);
+    }
 }
 }  // namespace
-
-void schedule_graph_dump() {
-    if (!current_options().graph_path.empty())
-        std::atexit(dump_at_exit);
-}
 
 }  // namespace fencedep::detail
 
