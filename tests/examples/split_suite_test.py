@@ -1,0 +1,55 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
+# The split suite as a CI job runs it: each test binary with FENCEDEP=1 and a graph dump per
+# process, each clean on its own; then fencedep-graph merge over both dumps must find the
+# array/chain cycle (exit 66) and name, under each link, the run and dump that recorded it.
+# Usage: split_suite_test.py FENCEDEP_GRAPH TIMELINE_TEST WAIT_ANY_TEST
+import os
+import re
+import subprocess
+import sys
+import tempfile
+
+tool, timeline, wait_any = sys.argv[1:4]
+failures = []
+
+
+def expect(what, got, wanted):
+    if got != wanted:
+        failures.append(f"{what}: got {got!r}, expected {wanted!r}")
+
+
+with tempfile.TemporaryDirectory() as directory:
+    runs = {}
+    for program, options in ((timeline, "graph_path=timeline.%p.json"),
+                             (wait_any, "graph_path=wait_any.%p.json:container_rules=off")):
+        env = dict(os.environ, FENCEDEP="1", FENCEDEP_OPTIONS=options)
+        run = subprocess.run([program], env=env, cwd=directory, capture_output=True, text=True, timeout=120)
+        name = os.path.basename(program)
+        expect(f"{name} exit status", run.returncode, 0)
+        expect(f"{name} reports", run.stderr, "")
+        dumps = [f for f in os.listdir(directory) if f.startswith(options.split("=")[1].split(".")[0])]
+        expect(f"{name} dumps", len(dumps), 1)
+        if dumps:
+            runs[name] = (dumps[0], dumps[0].split(".")[1])
+    merged = subprocess.run([tool, "merge"] + sorted(d for d, _ in runs.values()), cwd=directory,
+                            capture_output=True, text=True, timeout=120)
+    out = merged.stdout
+    expect("merge exit status", merged.returncode, 66)
+    expect("merge stderr", merged.stderr, "")
+    expect("titles", re.findall(r"^WARNING: (.*)$", out, re.M), ["possible circular locking dependency detected"])
+    expect("cycle links", re.findall(r"^-> #\d+ \((.*)\)\{[a-z ]+\}:$", out, re.M),
+           ["fence_array->lock", "fence_chain->lock"])
+    # Link #1 (the array taken under the chain) comes from the timeline binary, #0 from wait-any.
+    expected_runs = [f"recorded by run {name}[{pid}] (dump {dump})"
+                     for name, (dump, pid) in sorted(runs.items())]
+    expect("link runs", re.findall(r"^      (recorded by run .*)$", out, re.M), expected_runs)
+    for function in ("publish_merged_point", "wait_for_any"):
+        if not re.search(rf"^      \(anonymous namespace\)::{function}\(", out, re.M):
+            failures.append(f"no link stack names {function}")
+    expect("summary", out.splitlines()[-1], "fencedep-graph: 1 cycle in 2 dumps (7 classes, 9 edges)")
+
+if failures:
+    print(*failures, sep="\n")
+    print("merge output:\n" + out)
+    sys.exit(1)
