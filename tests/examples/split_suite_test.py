@@ -10,7 +10,7 @@ import subprocess
 import sys
 import tempfile
 
-tool, timeline, wait_any = sys.argv[1:4]
+tool, timeline, wait_any = (os.path.abspath(p) for p in sys.argv[1:4])
 failures = []
 
 
@@ -32,6 +32,9 @@ with tempfile.TemporaryDirectory() as directory:
         expect(f"{name} dumps", len(dumps), 1)
         if dumps:
             runs[name] = (dumps[0], dumps[0].split(".")[1])
+    for name, (dump, _) in runs.items():
+        alone = subprocess.run([tool, "merge", dump], cwd=directory, capture_output=True, text=True, timeout=120)
+        expect(f"merge of {name}'s dump alone: exit status", alone.returncode, 0)
     merged = subprocess.run([tool, "merge"] + sorted(d for d, _ in runs.values()), cwd=directory,
                             capture_output=True, text=True, timeout=120)
     out = merged.stdout
