@@ -152,7 +152,10 @@ graph_dump parse_dump(std::string_view text, const std::string& source) {
         root = json::parse(text);
     } catch (const json::parse_error& e) {
         // e.byte is the 1-based offset where parsing stopped; the message says what it expected.
-        throw dump_error(fmt::format("{}: at byte {}: not valid JSON: {}", escape(source), e.byte, e.what()));
+        throw dump_error(fmt::format("{}: at byte {}: not valid JSON: {}", escape(source), e.byte, escape(e.what())));
+    } catch (const json::out_of_range& e) {
+        // A number beyond a double's range (1e400): nlohmann names the token, not its offset.
+        throw dump_error(fmt::format("{}: at a number out of range: {}", escape(source), escape(e.what())));
     }
     return reader(source).read(root);
 }
