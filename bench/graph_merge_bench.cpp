@@ -12,6 +12,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <random>
@@ -134,6 +135,7 @@ int main(int argc, char** argv) {
         for (std::uint32_t i = 0; i < count; ++i)
             args.push_back(files[i].data());
         args.push_back(nullptr);
+        std::fflush(stdout);
         const auto start = std::chrono::steady_clock::now();
         const pid_t child = fork();
         if (child == 0) {
@@ -154,6 +156,7 @@ int main(int argc, char** argv) {
         if (!WIFEXITED(child_status) || WEXITSTATUS(child_status) != expected)
             status = 1;
     }
-    std::filesystem::remove_all(dir);
+    if (!std::getenv("GRAPH_MERGE_BENCH_KEEP"))
+        std::filesystem::remove_all(dir);
     return status;
 }

@@ -61,32 +61,18 @@ private:
             fail(where + "/" + name, fmt::format("expected {} from 0 to {}, found {}", what, limit - 1, value.dump()));
         return value.get<std::uint64_t>();
     }
-    graph_dump::dependency dependency(const json& j, const std::string& where, std::size_t stacks) const;
+    // An element of an edge row, an unsigned integer below `limit`.
+    std::uint32_t element(const json& row, std::size_t at, const std::string& where, std::uint64_t limit,
+                          const char* what) const {
+        const json& value = row[at];
+        if (!value.is_number_unsigned() || value.get<std::uint64_t>() >= limit)
+            fail(fmt::format("{}/{}", where, at),
+                 fmt::format("expected {} from 0 to {}, found {}", what, limit - 1, value.dump()));
+        return static_cast<std::uint32_t>(value.get<std::uint64_t>());
+    }
 
     const std::string& source_;
 };
-
-graph_dump::dependency reader::dependency(const json& j, const std::string& where, std::size_t stacks) const {
-    expect_object(j, where);
-    graph_dump::dependency d;
-    const std::string held = string(j, where, "held", true);
-    if (held != "write" && held != "read")
-        fail(where + "/held", fmt::format("expected \"write\" or \"read\", found \"{}\"", escape(held)));
-    d.shared_held = held == "read";
-    const std::string taken = string(j, where, "taken", true);
-    if (taken == "write")
-        d.taken = lock_kind::write;
-    else if (taken == "read")
-        d.taken = lock_kind::read;
-    else if (taken == "recursive read")
-        d.taken = lock_kind::recursive_read;
-    else
-        fail(where + "/taken",
-             fmt::format("expected \"write\", \"read\" or \"recursive read\", found \"{}\"", escape(taken)));
-    d.stack = static_cast<std::uint32_t>(number(j, where, "stack", stacks, "a stack index"));
-    d.context = escape(string(j, where, "context", false));
-    return d;
-}
 
 graph_dump reader::read(const json& root) {
     expect_object(root, "");
@@ -123,23 +109,33 @@ graph_dump reader::read(const json& root) {
             fail(fmt::format("/stacks/{}", i), e.what());
         }
     }
+    // One row per dependency kind of an edge: [from, to, held, taken, stack] or, recorded inside
+    // a fence operation, [from, to, held, taken, stack, context]. Rows of one edge are adjacent.
     const json& edges = array(root, "", "edges");
     out.edges.reserve(edges.size());
     for (std::size_t i = 0; i < edges.size(); ++i) {
         const std::string where = fmt::format("/edges/{}", i);
-        const json& e = edges[i];
-        expect_object(e, where);
-        graph_dump::edge edge;
-        edge.from = static_cast<std::uint32_t>(number(e, where, "from", out.classes.size(), "a class index"));
-        edge.to = static_cast<std::uint32_t>(number(e, where, "to", out.classes.size(), "a class index"));
-        if (edge.from == edge.to)
+        const json& row = edges[i];
+        if (!row.is_array() || row.size() < 5 || row.size() > 6)
+            fail(where, fmt::format("expected an array [from, to, held, taken, stack] or [from, to, held, taken, "
+                                    "stack, context], found {}",
+                                    row.is_array() ? fmt::format("an array of {}", row.size()) : row.type_name()));
+        const std::uint32_t from = element(row, 0, where, out.classes.size(), "a class index");
+        const std::uint32_t to = element(row, 1, where, out.classes.size(), "a class index");
+        if (from == to)
             fail(where, "an edge from a class to itself");
-        const json& deps = array(e, where, "dependencies");
-        if (deps.empty())
-            fail(where + "/dependencies", "expected at least one dependency");
-        for (std::size_t k = 0; k < deps.size(); ++k)
-            edge.dependencies.push_back(dependency(deps[k], fmt::format("{}/dependencies/{}", where, k), out.stacks.size()));
-        out.edges.push_back(std::move(edge));
+        graph_dump::dependency d;
+        d.shared_held = element(row, 2, where, 2, "a held kind (0 write, 1 read)") == 1;
+        d.taken = static_cast<lock_kind>(element(row, 3, where, 3, "a taken kind (0 write, 1 read, 2 recursive read)"));
+        d.stack = element(row, 4, where, out.stacks.size(), "a stack index");
+        if (row.size() == 6) {
+            if (!row[5].is_string())
+                fail(where + "/5", fmt::format("expected a context string, found {}", row[5].type_name()));
+            d.context = escape(row[5].get<std::string>());
+        }
+        if (out.edges.empty() || out.edges.back().from != from || out.edges.back().to != to)
+            out.edges.push_back({from, to, {}});
+        out.edges.back().dependencies.push_back(std::move(d));
     }
     return out;
 }

@@ -32,15 +32,6 @@ std::string utc_now() {
     return text;
 }
 
-const char* kind_name(lock_kind kind) {
-    switch (kind) {
-    case lock_kind::write: return "write";
-    case lock_kind::read: return "read";
-    case lock_kind::recursive_read: return "recursive read";
-    }
-    return "write";
-}
-
 }  // namespace
 
 graph_dump make_dump(const graph_snapshot& snapshot) {
@@ -87,16 +78,13 @@ std::string dump_json(const graph_dump& dump) {
     for (const std::vector<frame>& s : dump.stacks)
         stacks.push_back(stack_json(s));
     json edges = json::array();
-    for (const graph_dump::edge& e : dump.edges) {
-        json deps = json::array();
+    for (const graph_dump::edge& e : dump.edges)
         for (const graph_dump::dependency& d : e.dependencies) {
-            json j = {{"held", d.shared_held ? "read" : "write"}, {"taken", kind_name(d.taken)}, {"stack", d.stack}};
+            json row = {e.from, e.to, d.shared_held ? 1 : 0, static_cast<int>(d.taken), d.stack};
             if (!d.context.empty())
-                j["context"] = d.context;
-            deps.push_back(std::move(j));
+                row.push_back(d.context);
+            edges.push_back(std::move(row));
         }
-        edges.push_back({{"from", e.from}, {"to", e.to}, {"dependencies", std::move(deps)}});
-    }
     const json out = {{"format", graph_format}, {"program", dump.program}, {"pid", dump.pid},
                       {"time", dump.time},      {"chains", dump.chains},   {"classes", std::move(classes)},
                       {"stacks", std::move(stacks)}, {"edges", std::move(edges)}};
