@@ -152,7 +152,7 @@ std::string stats(const merged_graph& g) {
     text += fmt::format(" lock-chains (sum of runs):     {:>11}\n", g.chains());
     text += fmt::format(" stack-trace entries:           {:>11}\n", g.stacks().size());
     text += fmt::format(" cycles:                        {:>11}\n", cycles.size());
-    text += fmt::format(" longest path (edges):          {:>11}\n", path.empty() ? 0 : path.size() - 1);
+    text += fmt::format(" longest path (classes):        {:>11}\n", path.size());
     if (!path.empty()) {
         std::string names;
         for (const std::uint32_t id : path)
