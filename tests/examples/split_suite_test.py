@@ -3,14 +3,16 @@
 # The split suite as a CI job runs it: each test binary with FENCEDEP=1 and a graph dump per
 # process, each clean on its own; then fencedep-graph merge over both dumps must find the
 # array/chain cycle (exit 66) and name, under each link, the run and dump that recorded it.
-# Usage: split_suite_test.py FENCEDEP_GRAPH TIMELINE_TEST WAIT_ANY_TEST
+# Also: a program whose splat sets exit status 66 (abba) still writes its dump at exit, and it
+# holds no cycle (the engine never records the edge that closes one).
+# Usage: split_suite_test.py FENCEDEP_GRAPH TIMELINE_TEST WAIT_ANY_TEST ABBA
 import os
 import re
 import subprocess
 import sys
 import tempfile
 
-tool, timeline, wait_any = (os.path.abspath(p) for p in sys.argv[1:4])
+tool, timeline, wait_any, abba = (os.path.abspath(p) for p in sys.argv[1:5])
 failures = []
 
 
@@ -51,6 +53,15 @@ with tempfile.TemporaryDirectory() as directory:
         if not re.search(rf"^      \(anonymous namespace\)::{function}\(", out, re.M):
             failures.append(f"no link stack names {function}")
     expect("summary", out.splitlines()[-1], "fencedep-graph: 1 cycle in 2 dumps (7 classes, 9 edges)")
+
+with tempfile.TemporaryDirectory() as directory:
+    env = dict(os.environ, FENCEDEP="1", FENCEDEP_OPTIONS="graph_path=abba.json")
+    run = subprocess.run([abba], env=env, cwd=directory, capture_output=True, text=True, timeout=120)
+    expect("abba exit status", run.returncode, 66)
+    stats = subprocess.run([tool, "stats", "abba.json"], cwd=directory, capture_output=True, text=True, timeout=120)
+    expect("abba dump stats exit status", stats.returncode, 0)
+    expect("abba dump classes", re.findall(r"^ lock-classes: +(\d+)$", stats.stdout, re.M), ["6"])
+    expect("abba dump cycles", re.findall(r"^ cycles: +(\d+)$", stats.stdout, re.M), ["0"])
 
 if failures:
     print(*failures, sep="\n")
