@@ -1,12 +1,12 @@
 // SPDX-License-Identifier: MIT
 #include "output.h"
 
+#include <sys/wait.h>
+
 #include <cstdio>
 #include <set>
-#include <utility>
 
 #include <fmt/format.h>
-#include <sys/wait.h>
 
 #include "report/render.h"
 
