@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 // libFuzzer target for the dump reader: every input is accepted or refused with dump_error.
 // Built when the compiler supports -fsanitize=fuzzer (clang); run it as
-//   build-clang/tests/dump/fuzz_dump -runs=1000000 tests/dump/corpus
+//   build-clang/tests/dump/fuzz_dump -runs=1000000 tests/dump/corpus   (a valid dump to mutate)
 #include <cstddef>
 #include <cstdint>
 #include <string_view>
