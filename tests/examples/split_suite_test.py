@@ -63,6 +63,21 @@ with tempfile.TemporaryDirectory() as directory:
     expect("abba dump classes", re.findall(r"^ lock-classes: +(\d+)$", stats.stdout, re.M), ["6"])
     expect("abba dump cycles", re.findall(r"^ cycles: +(\d+)$", stats.stdout, re.M), ["0"])
 
+# Bad input, as the tool's user meets it: exit status 2 and one line naming the file and position.
+with tempfile.TemporaryDirectory() as directory:
+    with open(os.path.join(directory, "cut.json"), "w") as f:
+        f.write('{"format":"fencedep-graph/1","pid":')
+    for args, status, line in (
+            (["merge", "cut.json"], 2, "fencedep-graph: error: cut.json: at byte 36: not valid JSON: "),
+            (["merge", "missing.json"], 2,
+             "fencedep-graph: error: missing.json: cannot open: No such file or directory"),
+            (["dot", "cut.json", "--cycle", "0"], 2, "fencedep-graph: --cycle '0': expected a cycle number from 1"),
+            (["frobnicate"], 2, "fencedep-graph: unknown subcommand 'frobnicate'; expected merge, dot or stats")):
+        run = subprocess.run([tool] + args, cwd=directory, capture_output=True, text=True, timeout=120)
+        expect(f"{args} exit status", run.returncode, status)
+        if not run.stderr.startswith(line):
+            failures.append(f"{args}: stderr {run.stderr!r} does not start with {line!r}")
+
 if failures:
     print(*failures, sep="\n")
     print("merge output:\n" + out)

@@ -73,9 +73,12 @@ int merge(const merged_graph& g) {
     const std::vector<cycle> cycles = find_cycles(g);
     for (std::size_t i = 0; i < cycles.size(); ++i)
         std::fputs(splat(g, cycles[i], i + 1, cycles.size()).c_str(), stdout);
-    std::fputs(fmt::format("\nfencedep-graph: {} cycle{} in {} dump{} ({} classes, {} edges)\n", cycles.size(),
-                           cycles.size() == 1 ? "" : "s", g.runs().size(), g.runs().size() == 1 ? "" : "s",
-                           g.classes().size(), g.edges().size())
+    const auto counted = [](std::size_t n, std::string_view one, std::string_view many) {
+        return fmt::format("{} {}", n, n == 1 ? one : many);
+    };
+    std::fputs(fmt::format("\nfencedep-graph: {} in {} ({}, {})\n", counted(cycles.size(), "cycle", "cycles"),
+                           counted(g.runs().size(), "dump", "dumps"), counted(g.classes().size(), "class", "classes"),
+                           counted(g.edges().size(), "edge", "edges"))
                    .c_str(),
                stdout);
     return cycles.empty() ? 0 : found_cycle;
