@@ -61,12 +61,12 @@ private:
             fail(where + "/" + name, fmt::format("expected {} from 0 to {}, found {}", what, limit - 1, value.dump()));
         return value.get<std::uint64_t>();
     }
-    // An element of an edge row, an unsigned integer below `limit`.
-    std::uint32_t element(const json& row, std::size_t at, const std::string& where, std::uint64_t limit,
-                          const char* what) const {
+    // Element `at` of edge row `i`, an unsigned integer below `limit`. (The row's pointer is
+    // formatted only for an error: a dump has tens of thousands of rows.)
+    std::uint32_t element(const json& row, std::size_t i, std::size_t at, std::uint64_t limit, const char* what) const {
         const json& value = row[at];
         if (!value.is_number_unsigned() || value.get<std::uint64_t>() >= limit)
-            fail(fmt::format("{}/{}", where, at),
+            fail(fmt::format("/edges/{}/{}", i, at),
                  fmt::format("expected {} from 0 to {}, found {}", what, limit - 1, value.dump()));
         return static_cast<std::uint32_t>(value.get<std::uint64_t>());
     }
@@ -114,23 +114,23 @@ graph_dump reader::read(const json& root) {
     const json& edges = array(root, "", "edges");
     out.edges.reserve(edges.size());
     for (std::size_t i = 0; i < edges.size(); ++i) {
-        const std::string where = fmt::format("/edges/{}", i);
+        const auto where = [i] { return fmt::format("/edges/{}", i); };
         const json& row = edges[i];
         if (!row.is_array() || row.size() < 5 || row.size() > 6)
-            fail(where, fmt::format("expected an array [from, to, held, taken, stack] or [from, to, held, taken, "
-                                    "stack, context], found {}",
-                                    row.is_array() ? fmt::format("an array of {}", row.size()) : row.type_name()));
-        const std::uint32_t from = element(row, 0, where, out.classes.size(), "a class index");
-        const std::uint32_t to = element(row, 1, where, out.classes.size(), "a class index");
+            fail(where(), fmt::format("expected an array [from, to, held, taken, stack] or [from, to, held, taken, "
+                                      "stack, context], found {}",
+                                      row.is_array() ? fmt::format("an array of {}", row.size()) : row.type_name()));
+        const std::uint32_t from = element(row, i, 0, out.classes.size(), "a class index");
+        const std::uint32_t to = element(row, i, 1, out.classes.size(), "a class index");
         if (from == to)
-            fail(where, "an edge from a class to itself");
+            fail(where(), "an edge from a class to itself");
         graph_dump::dependency d;
-        d.shared_held = element(row, 2, where, 2, "a held kind (0 write, 1 read)") == 1;
-        d.taken = static_cast<lock_kind>(element(row, 3, where, 3, "a taken kind (0 write, 1 read, 2 recursive read)"));
-        d.stack = element(row, 4, where, out.stacks.size(), "a stack index");
+        d.shared_held = element(row, i, 2, 2, "a held kind (0 write, 1 read)") == 1;
+        d.taken = static_cast<lock_kind>(element(row, i, 3, 3, "a taken kind (0 write, 1 read, 2 recursive read)"));
+        d.stack = element(row, i, 4, out.stacks.size(), "a stack index");
         if (row.size() == 6) {
             if (!row[5].is_string())
-                fail(where + "/5", fmt::format("expected a context string, found {}", row[5].type_name()));
+                fail(where() + "/5", fmt::format("expected a context string, found {}", row[5].type_name()));
             d.context = escape(row[5].get<std::string>());
         }
         if (out.edges.empty() || out.edges.back().from != from || out.edges.back().to != to)
