@@ -99,6 +99,18 @@ FENCEDEP_API void enable(bool on);
 // Stack traces already interned are kept (they are never freed). Takes the engine lock.
 FENCEDEP_API void reset();
 
+// Writes the graph learned so far to `path` as a JSON graph dump ("fencedep-graph/1", see the
+// README, "Graph dumps"): every class (name, key symbol, construction site), every edge with the
+// symbolized stack and fence context of the first acquisition of each kind that recorded it, and
+// this run's program, pid and time. fencedep-graph merges, draws and counts such dumps. The
+// graph_path option writes one at exit.
+// The file is written beside `path` and renamed over it, so that a reader never sees half a dump.
+// Returns true if it was written. Otherwise returns false with one line naming the path and the
+// reason in `*error`, or, if `error` is null, on stderr.
+// Takes the engine lock only to copy the graph; symbolizes and writes after releasing it. Reports
+// nothing.
+FENCEDEP_API bool dump_graph(const char* path, std::string* error = nullptr);
+
 // ---------------------------------------------------------------------------------------------
 // Context frames
 //

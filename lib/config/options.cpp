@@ -69,7 +69,9 @@ std::string set_bool(options& opts, std::string_view value, int) {
     return {};
 }
 
-std::string set_log_path(options& opts, std::string_view value, int pid) {
+// A file path option: log_path, graph_path.
+template <auto Member>
+std::string set_path(options& opts, std::string_view value, int pid) {
     if (value.empty())
         return "expected a non-empty file path (%p expands to the pid)";
     const std::string pid_text = std::to_string(pid);
@@ -82,7 +84,7 @@ std::string set_log_path(options& opts, std::string_view value, int pid) {
             path += value[i];
         }
     }
-    opts.log_path = std::move(path);
+    opts.*Member = std::move(path);
     return {};
 }
 
@@ -120,7 +122,7 @@ std::string set_preload_classes(options& opts, std::string_view value, int) {
 
 // In the order the warning for an unknown key lists them.
 constexpr key_spec keys[] = {
-    {"log_path", set_log_path},
+    {"log_path", set_path<&options::log_path>},
     {"abort_on_splat", set_bool<&options::abort_on_splat>},
     {"exitcode", set_number<&options::exitcode, 0, 255>},
     {"stack_depth", set_number<&options::stack_depth, 1, 256>},
@@ -132,6 +134,7 @@ constexpr key_spec keys[] = {
     {"container_rules", set_container_rules},
     {"enable_signaling", set_enable_signaling},
     {"preload_classes", set_preload_classes},
+    {"graph_path", set_path<&options::graph_path>},
 };
 
 std::size_t edit_distance(std::string_view a, std::string_view b) {

@@ -28,6 +28,7 @@ struct options {
     container_rules_mode container_rules = container_rules_mode::warn;
     enable_signaling_mode enable_signaling = enable_signaling_mode::locked;
     preload_classes_mode preload_classes = preload_classes_mode::site;
+    std::string graph_path;               // empty: no dump at exit; "%p" already expanded
 };
 
 struct parse_result {

@@ -66,6 +66,8 @@ public:
     }
 
     std::uint32_t capacity() const { return capacity_; }
+    // Chains cached so far. Requires the engine lock (the writers hold it).
+    std::uint32_t size() const { return count_; }
 
 private:
     std::atomic<std::uint64_t>* slots_ = nullptr;

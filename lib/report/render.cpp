@@ -62,6 +62,8 @@ std::string describe(const context_copy& c) {
     return text + fmt::format(" ctx {} seqno {}", c.context, c.seqno);
 }
 
+}  // namespace
+
 std::string context_line(const context_record& record) {
     std::string line;
     for (const auto& c : record.frames) {
@@ -97,6 +99,22 @@ std::string frame_text(const frame& f) {
     return text;
 }
 
+std::vector<frame> report_frames(stack_id id) {
+    const options& o = current_options();
+    std::vector<frame> out = o.symbolize ? symbolize_stack(id) : unsymbolized_stack(id);
+    if (out.size() > o.stack_depth)
+        out.resize(o.stack_depth);
+    return out;
+}
+
+namespace {
+
+template <class... Args>
+void append_line(std::string& text, fmt::format_string<Args...> format, Args&&... args) {
+    fmt::format_to(std::back_inserter(text), format, std::forward<Args>(args)...);
+    text += '\n';
+}
+
 class renderer {
 public:
     explicit renderer(const pending_report& p) : p_(p), symbolize_(current_options().symbolize) {}
@@ -104,14 +122,7 @@ public:
     report run();
 
 private:
-    // Captures keep some frames beyond stack_depth, so that fencedep's own frames can be trimmed
-    // and stack_depth frames of the user's code still remain.
-    std::vector<frame> frames(stack_id id) const {
-        std::vector<frame> out = symbolize_ ? symbolize_stack(id) : unsymbolized_stack(id);
-        if (out.size() > current_options().stack_depth)
-            out.resize(current_options().stack_depth);
-        return out;
-    }
+    std::vector<frame> frames(stack_id id) const { return report_frames(id); }
     frame site(const void* ip) const {
         const auto address = reinterpret_cast<std::uintptr_t>(ip);
         return symbolize_ ? symbolize(address) : locate(address);
@@ -126,8 +137,7 @@ private:
     void context(const context_record& record, std::string_view prefix, std::string_view indent);
     template <class... Args>
     void line(fmt::format_string<Args...> format, Args&&... args) {
-        fmt::format_to(std::back_inserter(text_), format, std::forward<Args>(args)...);
-        text_ += '\n';
+        append_line(text_, format, std::forward<Args>(args)...);
     }
 
     void circular();
@@ -266,13 +276,18 @@ void renderer::backtrace() {
 }
 
 void renderer::circular() {
-    const auto signalling = [](const chain_link& link) { return link.name == signalling_lock_name; };
-    if (std::ranges::any_of(p_.chain, signalling)) {
-        line("{} stands for fence signalling: signalling sections and fence callbacks hold it for read,",
-             signalling_lock_name);
-        line("each wait on a fence takes it for write; a cycle through it is a wait that a signaller may never end.");
-        line("");
+    cycle_layout cycle{{}, p_.subject.name, p_.subject.kind.value_or(lock_kind::write), p_.held.name,
+                       p_.held.kind.value_or(lock_kind::write), p_.parent, p_.parent_kind, true};
+    const std::size_t n = p_.chain.size();
+    for (std::size_t i = 0; i < n; ++i) {
+        const chain_link& link = p_.chain[i];
+        auto trace = i + 1 == n ? current_ : frames(link.stack);
+        cycle.chain.push_back({link.name, link.kind, trace, context_line(link.context), {}});
+        out_.classes.push_back(link.name);
+        out_.stacks.push_back(std::move(trace));
+        out_.contexts.push_back(cycle.chain.back().context);
     }
+    append_signalling_note(text_, cycle);
     line("{} is trying to acquire lock:", p_.thread);
     lock_line(p_.subject);
     line("");
@@ -281,42 +296,7 @@ void renderer::circular() {
     line("");
     line("which lock already depends on the new lock.");
     line("");
-    line("");
-    line("the existing dependency chain (in reverse order) is:");
-    const std::size_t n = p_.chain.size();
-    for (std::size_t i = 0; i < n; ++i) {
-        const chain_link& link = p_.chain[i];
-        const std::size_t number = n - 1 - i;
-        line("");
-        line("-> #{} ({}){}:", number, link.name, kind_mark(link.kind));
-        auto trace = number == 0 ? current_ : frames(link.stack);
-        stack(trace, "      ");
-        context(link.context, number == 0 ? "taken while" : "recorded while", "      ");
-        out_.classes.push_back(link.name);
-        out_.stacks.push_back(std::move(trace));
-        out_.contexts.push_back(context_line(link.context));
-    }
-    line("");
-    line("other info that might help us debug this:");
-    line("");
-    const std::string& next = p_.subject.name;
-    const std::string& prev = p_.held.name;
-    if (p_.parent != next) {
-        line("Chain exists of:");
-        line("  {} --> {} --> {}", next, p_.parent, prev);
-        line("");
-    }
-    line(" Possible unsafe locking scenario:");
-    line("");
-    line("       CPU0                    CPU1");
-    line("       ----                    ----");
-    line("  {}", scenario_step(prev, p_.held.kind, true));
-    line("                               {}", scenario_step(p_.parent, p_.parent_kind, false));
-    line("                               {}", scenario_step(prev, p_.chain.front().kind, false));
-    line("  {}", scenario_step(next, p_.subject.kind, true));
-    line("");
-    line(" *** DEADLOCK ***");
-    line("");
+    append_cycle(text_, cycle);
     held_locks();
     backtrace();
 }
@@ -434,6 +414,61 @@ report renderer::run() {
     out_.text = std::move(text_);
     return std::move(out_);
 }
+
+}  // namespace
+
+void append_signalling_note(std::string& text, const cycle_layout& cycle) {
+    const auto signalling = [](const cycle_layout::link& link) { return link.name == signalling_lock_name; };
+    if (!std::ranges::any_of(cycle.chain, signalling))
+        return;
+    append_line(text, "{} stands for fence signalling: signalling sections and fence callbacks hold it for read,",
+                signalling_lock_name);
+    append_line(text, "each wait on a fence takes it for write; a cycle through it is a wait that a signaller may "
+                      "never end.");
+    append_line(text, "");
+}
+
+void append_cycle(std::string& text, const cycle_layout& cycle) {
+    append_line(text, "");
+    append_line(text, "the existing dependency chain (in reverse order) is:");
+    const std::size_t n = cycle.chain.size();
+    for (std::size_t i = 0; i < n; ++i) {
+        const cycle_layout::link& link = cycle.chain[i];
+        const std::size_t number = n - 1 - i;
+        append_line(text, "");
+        append_line(text, "-> #{} ({}){}:", number, link.name, kind_mark(link.kind));
+        for (const frame& f : link.stack)
+            append_line(text, "      {}", frame_text(f));
+        if (!link.context.empty())
+            append_line(text, "      {} {}", number == 0 && cycle.happening_now ? "taken while" : "recorded while",
+                        link.context);
+        for (const std::string& note : link.notes)
+            append_line(text, "      {}", note);
+    }
+    append_line(text, "");
+    append_line(text, "other info that might help us debug this:");
+    append_line(text, "");
+    const std::string& next = cycle.subject;
+    const std::string& prev = cycle.held;
+    if (cycle.parent != next) {
+        append_line(text, "Chain exists of:");
+        append_line(text, "  {} --> {} --> {}", next, cycle.parent, prev);
+        append_line(text, "");
+    }
+    append_line(text, " Possible unsafe locking scenario:");
+    append_line(text, "");
+    append_line(text, "       CPU0                    CPU1");
+    append_line(text, "       ----                    ----");
+    append_line(text, "  {}", scenario_step(prev, cycle.held_kind, true));
+    append_line(text, "                               {}", scenario_step(cycle.parent, cycle.parent_kind, false));
+    append_line(text, "                               {}", scenario_step(prev, cycle.chain.front().kind, false));
+    append_line(text, "  {}", scenario_step(next, cycle.subject_kind, true));
+    append_line(text, "");
+    append_line(text, " *** DEADLOCK ***");
+    append_line(text, "");
+}
+
+namespace {
 
 // Lock, fence and thread names come from the program and may hold a newline or another control
 // character, which would break the layout that people and tools read line by line. Escaping them

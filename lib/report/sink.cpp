@@ -104,7 +104,9 @@ std::string call_handler(const report_handler& h, const report& r) {
 // destructor and after the executable's own destructor functions, among them gcov's, which writes
 // the .gcda files. So the _exit here skips only the destructor functions of the libraries that
 // libfencedep itself uses (libc, libstdc++, ...) and stdio's last flush, which it does first.
-[[gnu::destructor]] void apply_exit_status() {
+// Its priority makes it the last of libfencedep's own destructor functions (those with a lower
+// number run later, and all after those without one): the graph dump at exit runs before it.
+[[gnu::destructor(101)]] void apply_exit_status() {
     const int code = current_options().exitcode;
     if (code != 0 && printed_splats.load(std::memory_order_relaxed) > 0) {
         std::fflush(nullptr);

@@ -49,7 +49,8 @@ std::string invalid(const std::string& value, const std::string& key, const std:
 
 const std::string known_options =
     "known options: log_path, abort_on_splat, exitcode, stack_depth, symbolize, max_classes, "
-    "max_edges, max_chains, max_lock_depth, container_rules, enable_signaling, preload_classes";
+    "max_edges, max_chains, max_lock_depth, container_rules, enable_signaling, preload_classes, "
+    "graph_path";
 
 std::string unknown(const std::string& key) {
     return "fencedep: warning: unknown option '" + key + "' in FENCEDEP_OPTIONS; " + known_options;
@@ -200,6 +201,14 @@ TEST_CASE("log_path expands %p to the pid") {
     // Only %p is special; other percent signs are kept as written.
     CHECK(accepted("log_path=/tmp/50%.%d%").log_path == "/tmp/50%.%d%");
     CHECK(parse_options("1", "log_path=/x.%p", 7).opts.log_path == "/x.7");
+}
+
+TEST_CASE("graph_path expands %p to the pid, and is off by default") {
+    CHECK(accepted("").graph_path == "");
+    CHECK(accepted("graph_path=/tmp/graph.%p.json").graph_path == "/tmp/graph.4242.json");
+    CHECK(accepted("graph_path=g.json").log_path == "");
+    CHECK(rejected("graph_path=") ==
+          invalid("", "graph_path", "expected a non-empty file path (%p expands to the pid)"));
 }
 
 TEST_CASE("empty segments are ignored") {
