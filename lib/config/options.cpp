@@ -69,7 +69,9 @@ std::string set_bool(options& opts, std::string_view value, int) {
     return {};
 }
 
-std::string set_log_path(options& opts, std::string_view value, int pid) {
+// "%p" becomes the pid, as in the sanitizers' log_path.
+template <auto Member>
+std::string set_path(options& opts, std::string_view value, int pid) {
     if (value.empty())
         return "expected a non-empty file path (%p expands to the pid)";
     const std::string pid_text = std::to_string(pid);
@@ -82,7 +84,17 @@ std::string set_log_path(options& opts, std::string_view value, int pid) {
             path += value[i];
         }
     }
-    opts.log_path = std::move(path);
+    opts.*Member = std::move(path);
+    return {};
+}
+
+std::string set_log_format(options& opts, std::string_view value, int) {
+    if (value == "text")
+        opts.log_format = log_format_mode::text;
+    else if (value == "json")
+        opts.log_format = log_format_mode::json;
+    else
+        return "expected text or json";
     return {};
 }
 
@@ -120,7 +132,9 @@ std::string set_preload_classes(options& opts, std::string_view value, int) {
 
 // In the order the warning for an unknown key lists them.
 constexpr key_spec keys[] = {
-    {"log_path", set_log_path},
+    {"log_path", set_path<&options::log_path>},
+    {"log_format", set_log_format},
+    {"sarif_path", set_path<&options::sarif_path>},
     {"abort_on_splat", set_bool<&options::abort_on_splat>},
     {"exitcode", set_number<&options::exitcode, 0, 255>},
     {"stack_depth", set_number<&options::stack_depth, 1, 256>},
