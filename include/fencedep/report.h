@@ -34,6 +34,10 @@ enum class report_kind {
 // The text of the header line of a report of this kind, e.g. "possible recursive locking detected".
 FENCEDEP_REPORT_API const char* report_title(report_kind kind) noexcept;
 
+// The kind's identifier as the machine-readable renderings spell it (the JSON Lines "kind", the
+// SARIF rule id): the enumerator's name, e.g. "recursive_locking".
+FENCEDEP_REPORT_API const char* report_kind_name(report_kind kind) noexcept;
+
 // One symbolized stack frame. Fields that could not be found are empty or zero.
 struct frame {
     std::uintptr_t address = 0;
@@ -71,6 +75,16 @@ struct report {
                                                // name escaped like the class names
     bool is_splat = true;                      // false for warnings that do not count
     std::string text;                          // the rendered report, as the default sink prints it
+    // The report's identity, 16 lowercase hex digits: the same for the same hazard in every run
+    // of the same program, so that a tool can tell a known report from a new one. It is a hash of
+    // the kind, the title and the classes (for a cycle, rotated to start at its least name, so
+    // that the cycle is one report whichever acquisition closed it) and, for every kind but a
+    // cycle, the function, file and line of `location`: names only, never addresses or pids.
+    std::string id;
+    // The user's frame the report points at: the first frame of the current stack (or, if there
+    // is none, of the first stack) that is neither fencedep's nor the standard library's. Empty
+    // (all fields zero) if no stack was captured.
+    frame location;
 };
 
 using report_handler = std::function<void(const report&)>;

@@ -10,14 +10,18 @@
 #include <exception>
 #include <mutex>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 #include <fmt/format.h>
 
 #include "config/escape.h"
 #include "config/options.h"
 #include "engine/thread_state.h"
+#include "report/json.h"
 #include "report/pending.h"
 #include "report/render.h"
+#include "report/sarif.h"
 
 namespace fencedep::detail {
 
@@ -48,6 +52,23 @@ log_slot& log() {
     static log_slot* slot = new log_slot;
     return *slot;
 }
+
+// The reports the SARIF log will hold, handlers' included, kept until the process exits.
+struct sarif_slot {
+    std::mutex mutex;
+    std::vector<report> reports;
+    bool written = false;
+};
+
+sarif_slot& sarif() {
+    // Never destroyed, like the handler slot: a thread may report while the process exits.
+    static sarif_slot* slot = new sarif_slot;
+    return *slot;
+}
+
+// A forked child inherits the parent's reports and sarif_path: if it wrote the log at its exit,
+// it would overwrite the parent's. The parent writes it; the child's reports go to the log only.
+const pid_t sarif_owner = getpid();
 
 // Returns 0, or the errno of the write that failed.
 int write_all(int fd, std::string_view text) {
@@ -80,6 +101,25 @@ void write_log(std::string_view text) {
                                          escape(current_options().log_path), std::strerror(error), text));
 }
 
+// Writes the SARIF log of every report so far, once: at exit, or before abort_on_splat's abort.
+// Reports made after it (by threads still running while the process exits) are not in it.
+void write_sarif() {
+    const std::string& path = current_options().sarif_path;
+    if (path.empty() || getpid() != sarif_owner)
+        return;
+    sarif_slot& s = sarif();
+    std::lock_guard<std::mutex> lock(s.mutex);
+    if (std::exchange(s.written, true))
+        return;
+    const int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    const int error = fd < 0 ? errno : write_all(fd, sarif_log(s.reports));
+    if (fd >= 0)
+        close(fd);
+    if (error != 0)
+        write_all(STDERR_FILENO, fmt::format("fencedep: error: cannot write sarif_path '{}': {}; no SARIF log\n",
+                                             escape(path), std::strerror(error)));
+}
+
 // Calls the handler; if it throws, returns the line that says so, for the log.
 std::string call_handler(const report_handler& h, const report& r) {
     try {
@@ -98,6 +138,11 @@ std::string call_handler(const report_handler& h, const report& r) {
 // the .gcda files. So the _exit here skips only the destructor functions of the libraries that
 // libfencedep itself uses (libc, libstdc++, ...) and stdio's last flush, which it does first.
 [[gnu::destructor]] void apply_exit_status() {
+    {
+        // The SARIF log's locks are fencedep's own: a pthread interposer must not see them.
+        const reentry_guard guard;
+        write_sarif();
+    }
     const int code = current_options().exitcode;
     if (code != 0 && printed_splats.load(std::memory_order_relaxed) > 0) {
         std::fflush(nullptr);
@@ -132,24 +177,41 @@ void deliver(pending_report&& pending) {
     }
     // A handler that threw is treated as if there were none, so that the report is not lost: the
     // exception cannot travel on, since the lock functions that got here are noexcept.
+    if (!current_options().sarif_path.empty()) {
+        std::lock_guard<std::mutex> lock(sarif().mutex);
+        sarif().reports.push_back(r);
+    }
     const std::string thrown = h ? call_handler(h, r) : std::string{};
     if (!h || !thrown.empty()) {
-        write_log(thrown + r.text);
+        if (current_options().log_format == log_format_mode::json) {
+            nlohmann::json line = report_json(r);
+            // The line that says a handler threw would break a reader of JSON Lines: it is a
+            // field of the report it was about instead.
+            if (!thrown.empty())
+                line["handler_error"] = thrown.substr(0, thrown.size() - 1);
+            write_log(dump_json(line) + '\n');
+        } else {
+            write_log(thrown + r.text);
+        }
         if (r.is_splat)
             printed_splats.fetch_add(1, std::memory_order_relaxed);
     }
-    if (r.is_splat && current_options().abort_on_splat)
+    if (r.is_splat && current_options().abort_on_splat) {
+        write_sarif();
         std::abort();
+    }
 }
 
 void reset_splat_count() noexcept { splats.store(0, std::memory_order_relaxed); }
 
 void hold_handler_lock(bool held) noexcept {
-    // The two locks are never nested anywhere else, so any order is safe here.
+    // The locks are never nested anywhere else, so any order is safe here.
     if (held) {
         handler().mutex.lock();
         log().mutex.lock();
+        sarif().mutex.lock();
     } else {
+        sarif().mutex.unlock();
         log().mutex.unlock();
         handler().mutex.unlock();
     }
