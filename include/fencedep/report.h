@@ -92,7 +92,10 @@ using report_handler = std::function<void(const report&)>;
 // Installs `handler` to receive every report instead of the default sink. Passing an empty
 // function restores the default sink. Returns the previous handler (empty for the default).
 //
-// The default sink writes `text` to the log (stderr, or the file named by the log_path option).
+// The default sink writes `text` to the log (stderr, or the file named by the log_path option);
+// with log_format=json, the report as one line of JSON instead (README, "Machine-readable
+// reports"). With the sarif_path option, every report, a handler's or the sink's, is also kept
+// for the SARIF log written at exit.
 // One report is written at a time, so reports from concurrent threads never cut into one another,
 // even on a pipe. If the log file refuses a write (a full disk, /dev/full), fencedep says so once
 // on stderr, with the path and the reason, and writes that report and all later ones to stderr.

@@ -128,6 +128,8 @@ int main(int argc, char** argv) {
         abba("kinds_c", "kinds_d");
         lock_twice();
         nest_container();
+    } else if (mode == "clean") {
+        // No report at all.
     } else if (mode == "handler") {
         // Reports a handler takes are reports too: the SARIF log has them.
         fencedep::set_report_handler([](const fencedep::report& r) { std::printf("handled %s\n", r.id.c_str()); });
