@@ -80,7 +80,7 @@ class JsonLines(unittest.TestCase):
         self.assertIn("lock_twice", recursive["location"]["function"])
         self.assertEqual(container["classes"], [])
         self.assertIn("nest_container", container["location"]["function"])
-        self.assertIn("nest_container", functions(container["stacks"][0]))
+        self.assertIn("nest_container", functions(container["stacks"][0])[0])
         self.assertIn("was given fence_chain", container["text"])
 
     def test_ids_are_stable_across_runs(self):
