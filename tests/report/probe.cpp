@@ -132,7 +132,9 @@ int main(int argc, char** argv) {
         // No report at all.
     } else if (mode == "handler") {
         // Reports a handler takes are reports too: the SARIF log has them.
-        fencedep::set_report_handler([](const fencedep::report& r) { std::printf("handled %s\n", r.id.c_str()); });
+        fencedep::set_report_handler([](const fencedep::report& r) {
+            std::printf("handled %s at %s\n", r.id.c_str(), r.location.function.c_str());
+        });
         abba("handled_a", "handled_b");
     } else if (mode == "throw-std" || mode == "throw-other") {
         fencedep::set_report_handler([mode](const fencedep::report&) {

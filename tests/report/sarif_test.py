@@ -97,7 +97,11 @@ class Sarif(unittest.TestCase):
         # A handler's reports leave the exit status alone.
         self.assertEqual(result.returncode, 0, result.stderr)
         (r,) = log["runs"][0]["results"]
-        self.assertEqual(result.stdout, f"handled {r['partialFingerprints']['fencedepId/v1']}\nprobe: done\n")
+        # The handler sees the id and the location the SARIF log has.
+        function = r["locations"][0]["logicalLocations"][0]["fullyQualifiedName"]
+        self.assertIn("abba", function)
+        self.assertEqual(result.stdout,
+                         f"handled {r['partialFingerprints']['fencedepId/v1']} at {function}\nprobe: done\n")
         self.assertEqual(r["properties"]["classes"], ["handled_b", "handled_a"])
 
     def test_every_threads_reports_are_in_it(self):
