@@ -175,12 +175,12 @@ void deliver(pending_report&& pending) {
         std::lock_guard<std::mutex> lock(handler().mutex);
         h = handler().handler;
     }
-    // A handler that threw is treated as if there were none, so that the report is not lost: the
-    // exception cannot travel on, since the lock functions that got here are noexcept.
     if (!current_options().sarif_path.empty()) {
         std::lock_guard<std::mutex> lock(sarif().mutex);
         sarif().reports.push_back(r);
     }
+    // A handler that threw is treated as if there were none, so that the report is not lost: the
+    // exception cannot travel on, since the lock functions that got here are noexcept.
     const std::string thrown = h ? call_handler(h, r) : std::string{};
     if (!h || !thrown.empty()) {
         if (current_options().log_format == log_format_mode::json) {
