@@ -40,8 +40,9 @@ private:
 frame user_frame(std::span<const frame> stack) {
     if (stack.empty())
         return {};
-    const auto user = std::ranges::find_if(
-        stack, [](const frame& f) { return !is_fencedep_frame(f) && !standard_library_frame(f); });
+    const auto user = std::find_if(stack.begin(), stack.end(), [](const frame& f) {
+        return !is_fencedep_frame(f) && !standard_library_frame(f);
+    });
     return user == stack.end() ? stack.front() : *user;
 }
 
@@ -57,7 +58,7 @@ std::string report_id(const report& r) {
     std::vector<std::string> classes = r.classes;
     if (r.kind == report_kind::circular_dependency) {
         // The same cycle closed at another of its edges lists the same classes, rotated.
-        std::ranges::rotate(classes, std::ranges::min_element(classes));
+        std::rotate(classes.begin(), std::min_element(classes.begin(), classes.end()), classes.end());
     } else {
         hash.add(r.location.function);
         hash.add(r.location.file);
