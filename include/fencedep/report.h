@@ -34,6 +34,10 @@ enum class report_kind {
 // The text of the header line of a report of this kind, e.g. "possible recursive locking detected".
 FENCEDEP_REPORT_API const char* report_title(report_kind kind) noexcept;
 
+// The kind's identifier as the machine-readable renderings spell it (the JSON Lines "kind", the
+// SARIF rule id): the enumerator's name, e.g. "recursive_locking".
+FENCEDEP_REPORT_API const char* report_kind_name(report_kind kind) noexcept;
+
 // One symbolized stack frame. Fields that could not be found are empty or zero.
 struct frame {
     std::uintptr_t address = 0;
@@ -71,6 +75,16 @@ struct report {
                                                // name escaped like the class names
     bool is_splat = true;                      // false for warnings that do not count
     std::string text;                          // the rendered report, as the default sink prints it
+    // The report's identity, 16 lowercase hex digits: the same for the same hazard in every run
+    // of the same program, so that a tool can tell a known report from a new one. It is a hash of
+    // the kind, the title and the classes (for a cycle, rotated to start at its least name, so
+    // that the cycle is one report whichever acquisition closed it) and, for every kind but a
+    // cycle, the function, file and line of `location`: names only, never addresses or pids.
+    std::string id;
+    // The user's frame the report points at: the first frame of the current stack (or, if there
+    // is none, of the first stack) that is neither fencedep's nor the standard library's. Empty
+    // (all fields zero) if no stack was captured.
+    frame location;
 };
 
 using report_handler = std::function<void(const report&)>;
@@ -78,7 +92,10 @@ using report_handler = std::function<void(const report&)>;
 // Installs `handler` to receive every report instead of the default sink. Passing an empty
 // function restores the default sink. Returns the previous handler (empty for the default).
 //
-// The default sink writes `text` to the log (stderr, or the file named by the log_path option).
+// The default sink writes `text` to the log (stderr, or the file named by the log_path option);
+// with log_format=json, the report as one line of JSON instead (README, "Machine-readable
+// reports"). With the sarif_path option, every report, a handler's or the sink's, is also kept
+// for the SARIF log written at exit.
 // One report is written at a time, so reports from concurrent threads never cut into one another,
 // even on a pipe. If the log file refuses a write (a full disk, /dev/full), fencedep says so once
 // on stderr, with the path and the reason, and writes that report and all later ones to stderr.

@@ -21,26 +21,9 @@
 
 namespace fencedep::test_adapter {
 
-// The enumerator's name, as a test names the kind: "circular_dependency".
-inline std::string_view kind_name(report_kind kind) noexcept {
-    switch (kind) {
-    case report_kind::circular_dependency: return "circular_dependency";
-    case report_kind::recursive_locking: return "recursive_locking";
-    case report_kind::bad_unlock_balance: return "bad_unlock_balance";
-    case report_kind::held_lock_freed: return "held_lock_freed";
-    case report_kind::lock_held_at_thread_exit: return "lock_held_at_thread_exit";
-    case report_kind::table_exhausted: return "table_exhausted";
-    case report_kind::lock_depth_exceeded: return "lock_depth_exceeded";
-    case report_kind::invalid_subclass: return "invalid_subclass";
-    case report_kind::fence_container_nesting: return "fence_container_nesting";
-    case report_kind::nest_lock_not_held: return "nest_lock_not_held";
-    }
-    return "unknown";
-}
-
 // "a circular_dependency splat between a and b", "a recursive_locking splat on a".
 inline std::string describe(report_kind kind, const std::vector<std::string>& classes) {
-    std::string text = "a " + std::string(kind_name(kind)) + " splat";
+    std::string text = "a " + std::string(report_kind_name(kind)) + " splat";
     for (std::size_t i = 0; i < classes.size(); ++i)
         text += (i == 0 ? (classes.size() == 1 ? " on " : " between ") : i + 1 == classes.size() ? " and " : ", ") +
                 classes[i];

@@ -69,7 +69,8 @@ std::string set_bool(options& opts, std::string_view value, int) {
     return {};
 }
 
-// A file path option: log_path, graph_path.
+// A file path option (log_path, sarif_path, graph_path): "%p" becomes the pid, as in the
+// sanitizers' log_path.
 template <auto Member>
 std::string set_path(options& opts, std::string_view value, int pid) {
     if (value.empty())
@@ -85,6 +86,16 @@ std::string set_path(options& opts, std::string_view value, int pid) {
         }
     }
     opts.*Member = std::move(path);
+    return {};
+}
+
+std::string set_log_format(options& opts, std::string_view value, int) {
+    if (value == "text")
+        opts.log_format = log_format_mode::text;
+    else if (value == "json")
+        opts.log_format = log_format_mode::json;
+    else
+        return "expected text or json";
     return {};
 }
 
@@ -123,6 +134,8 @@ std::string set_preload_classes(options& opts, std::string_view value, int) {
 // In the order the warning for an unknown key lists them.
 constexpr key_spec keys[] = {
     {"log_path", set_path<&options::log_path>},
+    {"log_format", set_log_format},
+    {"sarif_path", set_path<&options::sarif_path>},
     {"abort_on_splat", set_bool<&options::abort_on_splat>},
     {"exitcode", set_number<&options::exitcode, 0, 255>},
     {"stack_depth", set_number<&options::stack_depth, 1, 256>},

@@ -13,10 +13,14 @@ enum class enable_signaling_mode { locked, unlocked };
 // How the pthread preload (fencedep-run) classifies locks it did not see initialized; see the
 // README, "Programs you cannot rebuild".
 enum class preload_classes_mode { site, address };
+// How reports are written to the log: the kernel layout, or one JSON object per line.
+enum class log_format_mode { text, json };
 
 struct options {
     bool enabled = false;                 // FENCEDEP=1
     std::string log_path;                 // empty: stderr; "%p" already expanded to the pid
+    log_format_mode log_format = log_format_mode::text;
+    std::string sarif_path;               // empty: no SARIF log; "%p" already expanded to the pid
     bool abort_on_splat = false;
     int exitcode = 66;                    // 0 leaves the exit status alone
     unsigned stack_depth = 32;            // frames kept per stack trace (1-256)

@@ -67,4 +67,27 @@ std::vector<frame> stack_from_json(const nlohmann::json& j) {
     return stack;
 }
 
+nlohmann::json report_json(const report& r) {
+    nlohmann::json stacks = nlohmann::json::array();
+    for (const std::vector<frame>& stack : r.stacks)
+        stacks.push_back(stack_json(stack));
+    return {
+        {"schema", report_schema},
+        {"id", r.id},
+        {"kind", report_kind_name(r.kind)},
+        {"title", r.title},
+        {"is_splat", r.is_splat},
+        {"thread", r.thread},
+        {"classes", r.classes},
+        {"stacks", std::move(stacks)},
+        {"contexts", r.contexts},
+        {"location", frame_json(r.location)},
+        {"text", r.text},
+    };
+}
+
+std::string dump_json(const nlohmann::json& j, int indent) {
+    return j.dump(indent, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
 }  // namespace fencedep::detail

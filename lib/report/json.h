@@ -21,4 +21,15 @@ nlohmann::json stack_json(const std::vector<frame>& stack);
 frame frame_from_json(const nlohmann::json& j);
 std::vector<frame> stack_from_json(const nlohmann::json& j);
 
+// What every object of the JSON Lines log says it is; a reader checks it before anything else.
+// The number goes up when a field changes meaning or goes away, not when one is added.
+inline constexpr const char* report_schema = "fencedep-report/1";
+
+// One report, every field of it (the README's "Machine-readable reports" lists them).
+nlohmann::json report_json(const report& r);
+
+// `j` as text. Names and paths are the program's bytes and need not be UTF-8, which JSON text
+// must be: an invalid sequence becomes U+FFFD rather than an exception in the middle of a report.
+std::string dump_json(const nlohmann::json& j, int indent = -1);
+
 }  // namespace fencedep::detail

@@ -78,8 +78,8 @@ struct pending_report {
 // aborts if abort_on_splat is set. Called outside the engine's lock, on the reporting thread,
 // with the re-entry guard raised.
 // Splats written to the log (not those a handler took) set the exit status: when the process
-// exits, after every other exit-time handler and destructor, the report layer ends it with the
-// exitcode option instead.
+// exits, after every other exit-time handler and destructor, the report layer writes the SARIF
+// log (sarif_path: every report, handlers' included) and then ends it with the exitcode option.
 void deliver(pending_report&& pending);
 
 // Opens the log named by the options (or keeps stderr). Returns false with a message on stderr
@@ -91,7 +91,7 @@ bool open_log();
 void reset_splat_count() noexcept;
 
 // fork() support: takes (`held`) or releases the report layer's locks, the report handler
-// slot's and the log's.
+// slot's, the log's and the SARIF log's.
 void hold_handler_lock(bool held) noexcept;
 
 }  // namespace fencedep::detail

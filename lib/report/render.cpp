@@ -22,6 +22,7 @@
 
 #include "config/escape.h"
 #include "config/options.h"
+#include "report/identity.h"
 #include "stack/trim.h"
 
 namespace fencedep::detail {
@@ -412,6 +413,8 @@ report renderer::run() {
     if (out_.contexts.empty() && !p_.context.empty())
         out_.contexts.push_back(context_line(p_.context));
     out_.text = std::move(text_);
+    out_.location = user_frame(current_.empty() ? out_.stacks.front() : current_);
+    out_.id = report_id(out_);
     return std::move(out_);
 }
 
@@ -528,4 +531,20 @@ const char* fencedep::report_title(report_kind kind) noexcept {
     case report_kind::nest_lock_not_held: return "Nested lock was not taken";
     }
     return "unknown report";
+}
+
+const char* fencedep::report_kind_name(report_kind kind) noexcept {
+    switch (kind) {
+    case report_kind::circular_dependency: return "circular_dependency";
+    case report_kind::recursive_locking: return "recursive_locking";
+    case report_kind::bad_unlock_balance: return "bad_unlock_balance";
+    case report_kind::held_lock_freed: return "held_lock_freed";
+    case report_kind::lock_held_at_thread_exit: return "lock_held_at_thread_exit";
+    case report_kind::table_exhausted: return "table_exhausted";
+    case report_kind::lock_depth_exceeded: return "lock_depth_exceeded";
+    case report_kind::invalid_subclass: return "invalid_subclass";
+    case report_kind::fence_container_nesting: return "fence_container_nesting";
+    case report_kind::nest_lock_not_held: return "nest_lock_not_held";
+    }
+    return "unknown";
 }

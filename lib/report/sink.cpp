@@ -10,14 +10,18 @@
 #include <exception>
 #include <mutex>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 #include <fmt/format.h>
 
 #include "config/escape.h"
 #include "config/options.h"
 #include "engine/thread_state.h"
+#include "report/json.h"
 #include "report/pending.h"
 #include "report/render.h"
+#include "report/sarif.h"
 
 namespace fencedep::detail {
 
@@ -48,6 +52,23 @@ log_slot& log() {
     static log_slot* slot = new log_slot;
     return *slot;
 }
+
+// The reports the SARIF log will hold, handlers' included, kept until the process exits.
+struct sarif_slot {
+    std::mutex mutex;
+    std::vector<report> reports;
+    bool written = false;
+};
+
+sarif_slot& sarif() {
+    // Never destroyed, like the handler slot: a thread may report while the process exits.
+    static sarif_slot* slot = new sarif_slot;
+    return *slot;
+}
+
+// A forked child inherits the parent's reports and sarif_path: if it wrote the log at its exit,
+// it would overwrite the parent's. The parent writes it; the child's reports go to the log only.
+const pid_t sarif_owner = getpid();
 
 // Returns 0, or the errno of the write that failed.
 int write_all(int fd, std::string_view text) {
@@ -80,11 +101,39 @@ void write_log(std::string_view text) {
                                          escape(current_options().log_path), std::strerror(error), text));
 }
 
-// A report written to the log, which counts for the exit status if it is a splat.
-void log_written(std::string_view text, bool is_splat) {
-    write_log(text);
-    if (is_splat)
+// A report written to the log in the log's format, which counts for the exit status if it is a
+// splat. `thrown`: the line that says a handler threw on it, if one did.
+void log_written(const report& r, const std::string& thrown) {
+    if (current_options().log_format == log_format_mode::json) {
+        nlohmann::json line = report_json(r);
+        // The line would break a reader of JSON Lines: it is a field of the report it was about.
+        if (!thrown.empty())
+            line["handler_error"] = thrown.substr(0, thrown.size() - 1);
+        write_log(dump_json(line) + '\n');
+    } else {
+        write_log(thrown + r.text);
+    }
+    if (r.is_splat)
         printed_splats.fetch_add(1, std::memory_order_relaxed);
+}
+
+// Writes the SARIF log of every report so far, once: at exit, or before abort_on_splat's abort.
+// Reports made after it (by threads still running while the process exits) are not in it.
+void write_sarif() {
+    const std::string& path = current_options().sarif_path;
+    if (path.empty() || getpid() != sarif_owner)
+        return;
+    sarif_slot& s = sarif();
+    std::lock_guard<std::mutex> lock(s.mutex);
+    if (std::exchange(s.written, true))
+        return;
+    const int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    const int error = fd < 0 ? errno : write_all(fd, sarif_log(s.reports));
+    if (fd >= 0)
+        close(fd);
+    if (error != 0)
+        write_all(STDERR_FILENO, fmt::format("fencedep: error: cannot write sarif_path '{}': {}; no SARIF log\n",
+                                             escape(path), std::strerror(error)));
 }
 
 // Calls the handler; if it throws, returns the line that says so, for the log.
@@ -107,6 +156,11 @@ std::string call_handler(const report_handler& h, const report& r) {
 // Its priority makes it the last of libfencedep's own destructor functions (those with a lower
 // number run later, and all after those without one): the graph dump at exit runs before it.
 [[gnu::destructor(101)]] void apply_exit_status() {
+    {
+        // The SARIF log's locks are fencedep's own: a pthread interposer must not see them.
+        const reentry_guard guard;
+        write_sarif();
+    }
     const int code = current_options().exitcode;
     if (code != 0 && printed_splats.load(std::memory_order_relaxed) > 0) {
         std::fflush(nullptr);
@@ -139,23 +193,31 @@ void deliver(pending_report&& pending) {
         std::lock_guard<std::mutex> lock(handler().mutex);
         h = handler().handler;
     }
+    if (!current_options().sarif_path.empty()) {
+        std::lock_guard<std::mutex> lock(sarif().mutex);
+        sarif().reports.push_back(r);
+    }
     // A handler that threw is treated as if there were none, so that the report is not lost: the
     // exception cannot travel on, since the lock functions that got here are noexcept.
     const std::string thrown = h ? call_handler(h, r) : std::string{};
     if (!h || !thrown.empty())
-        log_written(thrown + r.text, r.is_splat);
-    if (r.is_splat && current_options().abort_on_splat)
+        log_written(r, thrown);
+    if (r.is_splat && current_options().abort_on_splat) {
+        write_sarif();
         std::abort();
+    }
 }
 
 void reset_splat_count() noexcept { splats.store(0, std::memory_order_relaxed); }
 
 void hold_handler_lock(bool held) noexcept {
-    // The two locks are never nested anywhere else, so any order is safe here.
+    // The locks are never nested anywhere else, so any order is safe here.
     if (held) {
         handler().mutex.lock();
         log().mutex.lock();
+        sarif().mutex.lock();
     } else {
+        sarif().mutex.unlock();
         log().mutex.unlock();
         handler().mutex.unlock();
     }
@@ -174,7 +236,7 @@ fencedep::report_handler fencedep::set_report_handler(report_handler new_handler
 
 void fencedep::log_report(const report& r) {
     const detail::reentry_guard guard;
-    detail::log_written(r.text, r.is_splat);
+    detail::log_written(r, {});
 }
 
 std::uint64_t fencedep::splat_count() noexcept { return detail::splats.load(std::memory_order_relaxed); }

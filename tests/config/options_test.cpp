@@ -48,8 +48,8 @@ std::string invalid(const std::string& value, const std::string& key, const std:
 }
 
 const std::string known_options =
-    "known options: log_path, abort_on_splat, exitcode, stack_depth, symbolize, max_classes, "
-    "max_edges, max_chains, max_lock_depth, container_rules, enable_signaling, preload_classes, "
+    "known options: log_path, log_format, sarif_path, abort_on_splat, exitcode, stack_depth, symbolize, "
+    "max_classes, max_edges, max_chains, max_lock_depth, container_rules, enable_signaling, preload_classes, "
     "graph_path";
 
 std::string unknown(const std::string& key) {
@@ -67,6 +67,8 @@ TEST_CASE("defaults, with neither variable set") {
     const options& opts = result.opts;
     CHECK_FALSE(opts.enabled);
     CHECK(opts.log_path == "");
+    CHECK(opts.log_format == log_format_mode::text);
+    CHECK(opts.sarif_path == "");
     CHECK_FALSE(opts.abort_on_splat);
     CHECK(opts.exitcode == 66);
     CHECK(opts.stack_depth == 32);
@@ -119,6 +121,11 @@ TEST_CASE("FENCEDEP_OPTIONS is validated while fencedep is off") {
 
 TEST_CASE("every key is parsed") {
     SUBCASE("log_path") { CHECK(accepted("log_path=/tmp/fd.log").log_path == "/tmp/fd.log"); }
+    SUBCASE("log_format") {
+        CHECK(accepted("log_format=json").log_format == log_format_mode::json);
+        CHECK(accepted("log_format=json:log_format=text").log_format == log_format_mode::text);
+    }
+    SUBCASE("sarif_path") { CHECK(accepted("sarif_path=/tmp/fd.sarif").sarif_path == "/tmp/fd.sarif"); }
     SUBCASE("abort_on_splat") {
         CHECK(accepted("abort_on_splat=1").abort_on_splat);
         CHECK(accepted("abort_on_splat=true").abort_on_splat);
@@ -201,6 +208,7 @@ TEST_CASE("log_path expands %p to the pid") {
     // Only %p is special; other percent signs are kept as written.
     CHECK(accepted("log_path=/tmp/50%.%d%").log_path == "/tmp/50%.%d%");
     CHECK(parse_options("1", "log_path=/x.%p", 7).opts.log_path == "/x.7");
+    CHECK(accepted("sarif_path=/tmp/fd.%p.sarif").sarif_path == "/tmp/fd.4242.sarif");
 }
 
 TEST_CASE("graph_path expands %p to the pid, and is off by default") {
@@ -224,6 +232,10 @@ TEST_CASE("malformed values name the key, the value and what is accepted") {
     const std::string boolean = "expected 0, 1, true or false";
     CHECK(rejected("log_path=") ==
           invalid("", "log_path", "expected a non-empty file path (%p expands to the pid)"));
+    CHECK(rejected("log_format=xml") == invalid("xml", "log_format", "expected text or json"));
+    CHECK(rejected("log_format=JSON") == invalid("JSON", "log_format", "expected text or json"));
+    CHECK(rejected("sarif_path=") ==
+          invalid("", "sarif_path", "expected a non-empty file path (%p expands to the pid)"));
     CHECK(rejected("abort_on_splat=2") == invalid("2", "abort_on_splat", boolean));
     CHECK(rejected("abort_on_splat=yes") == invalid("yes", "abort_on_splat", boolean));
     CHECK(rejected("abort_on_splat=") == invalid("", "abort_on_splat", boolean));

@@ -73,6 +73,33 @@ void concurrent(int threads) {
         worker.join();
 }
 
+// Two instances of one class, the second taken while holding the first: one recursive locking
+// report.
+[[gnu::noinline]] void lock_twice() {
+    static fencedep::lock_class_key key;
+    fencedep::mutex outer{"twice", key};
+    fencedep::mutex inner{"twice", key};
+    outer.lock();
+    inner.lock();
+    inner.unlock();
+    outer.unlock();
+}
+
+struct job final : fencedep::fence {
+    using fence::fence;
+    const char* driver_name() const noexcept override { return "probe"; }
+    const char* timeline_name() const noexcept override { return "jobs"; }
+};
+
+// A chain placed in an array: one fence container warning (not a splat).
+[[gnu::noinline]] void nest_container() {
+    static fencedep::spinlock lock{"probe job lock"};
+    auto leaf = fencedep::make_fence<job>(lock, fencedep::fence::allocate_contexts(1), 1);
+    auto point = fencedep::fence_chain::create(nullptr, leaf, 1);
+    auto array = fencedep::fence_array::create({point}, fencedep::fence::allocate_contexts(1), 1);
+    leaf->signal();
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -91,6 +118,24 @@ int main(int argc, char** argv) {
             const std::string b = "abba_b" + std::to_string(i);
             abba(a.c_str(), b.c_str());
         }
+    } else if (mode == "kinds") {
+        // One report of each of three kinds, and a second cycle; argv[2] == "reversed" closes
+        // the first cycle at its other edge.
+        if (argc > 2 && std::string_view(argv[2]) == "reversed")
+            abba("kinds_b", "kinds_a");
+        else
+            abba("kinds_a", "kinds_b");
+        abba("kinds_c", "kinds_d");
+        lock_twice();
+        nest_container();
+    } else if (mode == "clean") {
+        // No report at all.
+    } else if (mode == "handler") {
+        // Reports a handler takes are reports too: the SARIF log has them.
+        fencedep::set_report_handler([](const fencedep::report& r) {
+            std::printf("handled %s at %s\n", r.id.c_str(), r.location.function.c_str());
+        });
+        abba("handled_a", "handled_b");
     } else if (mode == "throw-std" || mode == "throw-other") {
         fencedep::set_report_handler([mode](const fencedep::report&) {
             if (mode == "throw-std")
