@@ -18,6 +18,7 @@
 #include "engine/thread_state.h"
 #include "report/pending.h"
 #include "report/render.h"
+#include "report/suppressions.h"
 
 namespace fencedep::detail {
 
@@ -97,7 +98,11 @@ std::string call_handler(const report_handler& h, const report& r) {
 // destructor and after the executable's own destructor functions, among them gcov's, which writes
 // the .gcda files. So the _exit here skips only the destructor functions of the libraries that
 // libfencedep itself uses (libc, libstdc++, ...) and stdio's last flush, which it does first.
+// The suppression summary is written here too, so that it comes after every report the program's
+// own exit-time code made.
 [[gnu::destructor]] void apply_exit_status() {
+    if (const std::string summary = suppressions_summary(); !summary.empty())
+        write_log(summary);
     const int code = current_options().exitcode;
     if (code != 0 && printed_splats.load(std::memory_order_relaxed) > 0) {
         std::fflush(nullptr);
@@ -123,6 +128,11 @@ bool open_log() {
 
 void deliver(pending_report&& pending) {
     const report r = render(pending);
+    // A suppressed report is the user's decision that it needs no action: it reaches neither the
+    // handler nor the log, and counts neither in splat_count() nor for the exit status, only in
+    // the exit-time summary.
+    if (suppressed(r))
+        return;
     if (r.is_splat)
         splats.fetch_add(1, std::memory_order_relaxed);
     report_handler h;
