@@ -29,6 +29,14 @@ struct suppressions_file {
     }
 };
 
+// The program stopped before main with status 2 and exactly this line.
+void check_stopped(const spawn_result& result, const std::string& error) {
+    INFO(describe(result));
+    CHECK(result.exit_code() == 2);
+    CHECK(result.out.empty());
+    CHECK(result.err == error + "\n");
+}
+
 }  // namespace
 
 TEST_SUITE("report") {
@@ -98,38 +106,26 @@ TEST_CASE("a suppressions file that cannot be used stops the program before main
         const suppressions_file file("circular:x\n\n# TSan's name for it\ndeadlock:foo\n");
         run_options how = file.options();
         how.fencedep = "0";
-        const spawn_result result = run(PROBE_PATH, {"three"}, how);
-        INFO(describe(result));
-        CHECK(result.exit_code() == 2);
-        CHECK(result.out.empty());
-        CHECK(result.err == "fencedep: error: suppressions file '" + file.path.string() +
-                                "', line 4: unknown type 'deadlock'; expected one of " + types + "\n");
+        check_stopped(run(PROBE_PATH, {"three"}, how),
+                      "fencedep: error: suppressions file '" + file.path.string() +
+                          "', line 4: unknown type 'deadlock'; expected one of " + types);
     }
     SUBCASE("a line without a type") {
         const suppressions_file file("circular:x\ndriver_a\n");
-        const spawn_result result = run(PROBE_PATH, {"three"}, file.options());
-        INFO(describe(result));
-        CHECK(result.exit_code() == 2);
-        CHECK(result.out.empty());
-        CHECK(result.err == "fencedep: error: suppressions file '" + file.path.string() +
-                                "', line 2: 'driver_a' is not of the form TYPE:PATTERN; TYPE is one of " + types + "\n");
+        check_stopped(run(PROBE_PATH, {"three"}, file.options()),
+                      "fencedep: error: suppressions file '" + file.path.string() +
+                          "', line 2: 'driver_a' is not of the form TYPE:PATTERN; TYPE is one of " + types);
     }
     SUBCASE("a missing file") {
         const temp_dir dir;
         const std::string path = (dir.path / "absent.supp").string();
-        const spawn_result result = run(PROBE_PATH, {"three"}, with_options("suppressions=" + path));
-        INFO(describe(result));
-        CHECK(result.exit_code() == 2);
-        CHECK(result.out.empty());
-        CHECK(result.err == "fencedep: error: cannot read suppressions file '" + path + "': No such file or directory\n");
+        check_stopped(run(PROBE_PATH, {"three"}, with_options("suppressions=" + path)),
+                      "fencedep: error: cannot read suppressions file '" + path + "': No such file or directory");
     }
     SUBCASE("a directory") {
         const temp_dir dir;
-        const spawn_result result = run(PROBE_PATH, {"three"}, with_options("suppressions=" + dir.path.string()));
-        INFO(describe(result));
-        CHECK(result.exit_code() == 2);
-        CHECK(result.out.empty());
-        CHECK(result.err == "fencedep: error: cannot read suppressions file '" + dir.path.string() + "': Is a directory\n");
+        check_stopped(run(PROBE_PATH, {"three"}, with_options("suppressions=" + dir.path.string())),
+                      "fencedep: error: cannot read suppressions file '" + dir.path.string() + "': Is a directory");
     }
 }
 
