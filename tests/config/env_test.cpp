@@ -175,7 +175,8 @@ TEST_CASE("an unknown key is a warning and main still runs") {
     CHECK(result.err ==
           "fencedep: warning: unknown option 'stak_depth' in FENCEDEP_OPTIONS; known options: "
           "log_path, abort_on_splat, exitcode, stack_depth, symbolize, max_classes, max_edges, "
-          "max_chains, max_lock_depth, container_rules, enable_signaling, preload_classes "
+          "max_chains, max_lock_depth, container_rules, enable_signaling, preload_classes, suppressions, "
+          "print_suppressions "
           "(did you mean 'stack_depth'?)\n");
 }
 
