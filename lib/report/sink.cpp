@@ -101,8 +101,11 @@ std::string call_handler(const report_handler& h, const report& r) {
 // The suppression summary is written here too, so that it comes after every report the program's
 // own exit-time code made.
 [[gnu::destructor]] void apply_exit_status() {
-    if (const std::string summary = suppressions_summary(); !summary.empty())
+    if (const std::string summary = suppressions_summary(); !summary.empty()) {
+        // The log's lock is fencedep's own: a pthread interposer must not see it.
+        const reentry_guard guard;
         write_log(summary);
+    }
     const int code = current_options().exitcode;
     if (code != 0 && printed_splats.load(std::memory_order_relaxed) > 0) {
         std::fflush(nullptr);
