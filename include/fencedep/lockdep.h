@@ -209,6 +209,47 @@ enum class lock_kind : std::uint8_t {
 };
 
 // ---------------------------------------------------------------------------------------------
+// Declared orders
+//
+// bless_order(a, b) declares that the classes of the keys `a` and `b` (every subclass of each)
+// may be taken in either order, as FreeBSD WITNESS's blessed list does: the program knows why
+// the two never deadlock (a lock above both serializes them, say). From then on:
+//   - taking one while holding the other records no dependency between them and is never a
+//     circular_dependency, in either order;
+//   - so no cycle through the pair is reported: a cycle needs an edge a->b or b->a, and the
+//     graph has neither (an edge between them learned before the call is dropped, with the
+//     chain cache);
+//   - every other lock held at the time is still ordered before the one taken (the walk down
+//     the held stack goes past the blessed lock, as past a trylock), so C held, then a, then b
+//     still records C->b, and a later b then C is reported.
+// Recursive locking is unaffected. Blessings are kept across reset(), as keys are; blessing a
+// pair twice, or a key with itself, changes nothing.
+// Requires: no thread holds a lock of either class (call it at start-up). Takes the engine lock.
+// Reports nothing.
+FENCEDEP_API void bless_order(const lock_class_key& a, const lock_class_key& b);
+
+class lock_map;
+
+// Forgets what was learned about the class of `lock` (every subclass of its key or construction
+// site), as absl's Mutex::ForgetDeadlockInfo() does for one mutex: every dependency edge into or
+// out of it is dropped, and so is every cached chain (the cache cannot tell which chains hold
+// the class: each one is validated again on its next acquisition, once). Afterwards the old
+// order is not remembered, so taking the two locks in the opposite order is no splat; the edges
+// between other classes stay. For a lock whose order changes by design, such as an object moved
+// from one owner to another. The class itself, its name and the reports already made are kept
+// (a cycle reported before is not reported again). A lock whose class was never taken forgets
+// nothing.
+// Requires: no thread holds a lock of the class. Takes the class table's lock, then the engine
+// lock. Reports nothing.
+FENCEDEP_API void forget(const lock_map& lock);
+// The same for any fencedep lock type (the ones with a map()).
+template <class Lock>
+    requires requires(const Lock& l) { l.map(); }
+void forget(const Lock& lock) {
+    forget(lock.map());
+}
+
+// ---------------------------------------------------------------------------------------------
 // lock_map: a pseudo-lock, the engine's one entry point.
 //
 // Every instrumented primitive, fencedep's own locks, the fence layer, the pthread preload and

@@ -104,6 +104,10 @@ using report_handler = std::function<void(const report&)>;
 // destructors, its atexit handlers and the destructor functions of the executable (gcov's coverage
 // data writer among them), so none of them is skipped.
 //
+// A report that a rule of the suppressions file matches (README, "Suppressions and declared
+// orders") reaches neither the handler nor the log, does not count for the exit status and does
+// not abort; it is counted in the summary written to the log at exit.
+//
 // The handler runs on the reporting thread, outside the engine's lock; fencedep events it causes
 // are ignored. Handlers of concurrent reports may run concurrently. Reports a handler receives do
 // not change the exit status.
@@ -123,7 +127,8 @@ FENCEDEP_REPORT_API report_handler set_report_handler(report_handler handler);
 // (the report was counted when it was made).
 FENCEDEP_REPORT_API void log_report(const report& r);
 
-// Returns how many splats (reports with is_splat) were made since start-up or the last reset().
+// Returns how many splats (reports with is_splat) were made since start-up or the last reset(),
+// not counting suppressed ones.
 FENCEDEP_REPORT_API std::uint64_t splat_count() noexcept;
 
 }  // namespace fencedep

@@ -99,6 +99,13 @@ std::string set_log_format(options& opts, std::string_view value, int) {
     return {};
 }
 
+std::string set_suppressions(options& opts, std::string_view value, int) {
+    if (value.empty())
+        return "expected a non-empty file path";
+    opts.suppressions = value;
+    return {};
+}
+
 std::string set_container_rules(options& opts, std::string_view value, int) {
     if (value == "off")
         opts.container_rules = container_rules_mode::off;
@@ -148,6 +155,8 @@ constexpr key_spec keys[] = {
     {"enable_signaling", set_enable_signaling},
     {"preload_classes", set_preload_classes},
     {"graph_path", set_path<&options::graph_path>},
+    {"suppressions", set_suppressions},
+    {"print_suppressions", set_bool<&options::print_suppressions>},
 };
 
 std::size_t edit_distance(std::string_view a, std::string_view b) {
@@ -259,20 +268,6 @@ void parse_one(std::string_view& rest, int pid, parse_result& result) {
     apply(key, value, pid, result);
 }
 
-void write_line(const std::string& text) {
-    // One write(2) per line, so that lines from concurrent processes sharing stderr stay whole.
-    const std::string line = text + '\n';
-    std::size_t done = 0;
-    while (done < line.size()) {
-        const ssize_t written = ::write(STDERR_FILENO, line.data() + done, line.size() - done);
-        if (written < 0 && errno == EINTR)
-            continue;
-        if (written <= 0)
-            return;
-        done += static_cast<std::size_t>(written);
-    }
-}
-
 }  // namespace
 
 parse_result parse_options(const char* fencedep, const char* fencedep_options, int pid) {
@@ -301,6 +296,19 @@ parse_result parse_options(const char* fencedep, const char* fencedep_options, i
     return result;
 }
 
+void write_stderr_line(const std::string& text) {
+    const std::string line = text + '\n';
+    std::size_t done = 0;
+    while (done < line.size()) {
+        const ssize_t written = ::write(STDERR_FILENO, line.data() + done, line.size() - done);
+        if (written < 0 && errno == EINTR)
+            continue;
+        if (written <= 0)
+            return;
+        done += static_cast<std::size_t>(written);
+    }
+}
+
 options& current_options() {
     // Never destroyed: exit-time code (the report sink's exit status, threads still running when
     // main returns) may read the options after static destructors have run. Built on first use,
@@ -313,9 +321,9 @@ void load_options() {
     const parse_result result =
         parse_options(std::getenv("FENCEDEP"), std::getenv("FENCEDEP_OPTIONS"), ::getpid());
     for (const std::string& warning : result.warnings)
-        write_line(warning);
+        write_stderr_line(warning);
     if (!result.error.empty()) {
-        write_line(result.error);
+        write_stderr_line(result.error);
         // Before main: there is nothing sensible to unwind or flush, and running the program with
         // options the user did not ask for would be worse than stopping.
         ::_exit(2);

@@ -33,6 +33,8 @@ struct options {
     enable_signaling_mode enable_signaling = enable_signaling_mode::locked;
     preload_classes_mode preload_classes = preload_classes_mode::site;
     std::string graph_path;               // empty: no dump at exit; "%p" already expanded
+    std::string suppressions;             // the suppressions file; empty: none
+    bool print_suppressions = false;      // list the rules that matched at exit
 };
 
 struct parse_result {
@@ -49,6 +51,10 @@ parse_result parse_options(const char* fencedep, const char* fencedep_options, i
 
 // The options in force. Filled from the environment once, before main, by load_options().
 options& current_options();
+
+// Writes `text` and a newline to stderr in one write(2), so that lines from concurrent processes
+// sharing stderr stay whole. For start-up diagnostics, before the log is open.
+void write_stderr_line(const std::string& text);
 
 // Reads the environment, prints warnings to stderr, and on a malformed value prints the error
 // and exits the process with status 2. Called once by the engine's start-up constructor.

@@ -11,7 +11,9 @@ namespace fencedep::detail {
 
 // An insert-only open-addressed set of 64-bit chain keys. contains() is lock-free and is the
 // whole cost of an acquisition whose sequence of held classes was seen before; insert() and
-// clear() are called under the engine's lock (clear() also needs no concurrent reader).
+// clear() are called under the engine's lock. A reader racing with clear() can only miss (every
+// slot it reads holds a key that was inserted, or 0), and a miss takes the slow path, which
+// waits for the engine lock: so forget() and bless_order() clear it while threads lock.
 // Key 0 marks an empty slot, so a key that hashes to 0 is stored as 1.
 // Trivially destructible on purpose: the table is never freed while the process lives (only
 // replaced by init(), which requires no concurrent reader), so a thread still taking locks

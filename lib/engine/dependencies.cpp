@@ -144,6 +144,10 @@ event::dependency event::add_dependency(const held_lock& prev, std::uint32_t nex
                                         const lock_map* instance, const void* ip) {
     if (prev.class_id == next)
         return dependency::recorded;
+    // A blessed order is neither recorded nor searched; refusing it leaves `next` uncovered, so
+    // the locks held below `prev` still record their edges to it.
+    if (blessed(e_, prev.class_id, next))
+        return dependency::refused;
     graph& g = e_.dependencies;
     const unsigned bit = dep_bit(prev.kind, kind);
     const auto dep = static_cast<std::uint8_t>(1u << bit);

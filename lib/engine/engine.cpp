@@ -10,6 +10,7 @@
 #include <fmt/format.h>
 
 #include "engine/internal.h"
+#include "report/suppressions.h"
 
 namespace fencedep {
 
@@ -231,6 +232,7 @@ void after_fork() {
 [[gnu::constructor]] void start_up() {
     pthread_atfork(before_fork, after_fork, after_fork);
     load_options();
+    load_suppressions();
     if (current_options().enabled)
         enable(true);
 }

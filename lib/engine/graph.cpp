@@ -75,6 +75,20 @@ std::uint32_t graph::add_edge(std::uint32_t from, std::uint32_t to, std::uint32_
     return index;
 }
 
+// The kept edges are moved down in index order and relinked oldest first, as add_edge() linked
+// them, so each forward list keeps its newest-first order.
+void graph::remove_edges_if(const std::function<bool(const edge&)>& drop) {
+    std::uint32_t kept = 0;
+    for (std::uint32_t i = 0; i < edge_count_; ++i)
+        if (!drop(edges_[i]))
+            edges_[kept++] = edges_[i];
+    clear();
+    for (std::uint32_t i = 0; i < kept; ++i) {
+        const edge e = edges_[i];
+        add_edge(e.from, e.to, e.payload, e.deps);
+    }
+}
+
 // The rule of strong paths (lockdep.md §1.7): a lock entered as a recursive reader blocks no
 // other reader, so a path that arrives at it with -(?R)-> may only leave it with an -(E?)-> edge
 // (one taken while it was held exclusively, which was a different acquisition, so the path does

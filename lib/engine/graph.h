@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <vector>
 
@@ -56,6 +57,10 @@ public:
     // Adds from -> to with the kinds `deps` (the edge must not exist yet). Returns its index, or
     // none if the edge table is full.
     std::uint32_t add_edge(std::uint32_t from, std::uint32_t to, std::uint32_t payload, std::uint8_t deps);
+    // Removes every edge for which `drop` returns true; the others keep their payloads and their
+    // order in the forward lists (so later searches find the same shortest paths). Costs
+    // O(edges + classes); for the rare calls that unlearn an order, never for an acquisition.
+    void remove_edges_if(const std::function<bool(const edge&)>& drop);
     // Adds kinds to an existing edge.
     void add_deps(std::uint32_t index, std::uint8_t deps) { edges_[index].deps |= deps; }
 

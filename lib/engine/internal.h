@@ -8,10 +8,12 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <span>
 #include <string>
 #include <unordered_map>
 #include <unordered_set>
+#include <utility>
 #include <vector>
 
 #include <fencedep/lockdep.h>
@@ -104,12 +106,19 @@ struct engine_state {
     std::vector<edge_record> edge_records;
     std::vector<context_record> contexts;
     std::unordered_set<std::uint64_t> reported;  // hashes of reports already made
+    // Pairs of keys whose order is blessed (bless_order), each as (lower address, higher). Kept
+    // across reset(), like the keys: they declare the program's design, not what a run learned.
+    std::set<std::pair<const lock_class_key*, const lock_class_key*>> blessed;
     void (*primer)() noexcept = nullptr;        // see set_primer()
     std::uint32_t primed_generation = 0;        // the hot.generation the primer last ran for
 };
 
 // Never destroyed: other threads may still lock while the process exits.
 engine_state& engine();
+
+// Whether the order between the classes `a` and `b` (either way) is blessed. Requires the engine
+// lock.
+bool blessed(const engine_state& e, std::uint32_t a, std::uint32_t b);
 
 // Finds `map` in the thread's held stack, from the top: its own slot, or a slot shared by locks
 // of its class under a nest_lock. Returns the depth index or -1. Allocates nothing.

@@ -75,7 +75,8 @@ struct pending_report {
 };
 
 // Symbolizes, renders and delivers a report to the handler or the log; counts splats, and
-// aborts if abort_on_splat is set. Called outside the engine's lock, on the reporting thread,
+// aborts if abort_on_splat is set. A report a suppression rule matches is only counted against
+// that rule (suppressions.h). Called outside the engine's lock, on the reporting thread,
 // with the re-entry guard raised.
 // Splats written to the log (not those a handler took) set the exit status: when the process
 // exits, after every other exit-time handler and destructor, the report layer writes the SARIF

@@ -22,6 +22,7 @@
 #include "report/pending.h"
 #include "report/render.h"
 #include "report/sarif.h"
+#include "report/suppressions.h"
 
 namespace fencedep::detail {
 
@@ -154,11 +155,16 @@ std::string call_handler(const report_handler& h, const report& r) {
 // the .gcda files. So the _exit here skips only the destructor functions of the libraries that
 // libfencedep itself uses (libc, libstdc++, ...) and stdio's last flush, which it does first.
 // Its priority makes it the last of libfencedep's own destructor functions (those with a lower
-// number run later, and all after those without one): the graph dump at exit runs before it.
+// number run later, and all after those without one): the graph dump at exit runs before it. The
+// suppression summary is written here too, so that it comes after every report the program's own
+// exit-time code made.
 [[gnu::destructor(101)]] void apply_exit_status() {
     {
-        // The SARIF log's locks are fencedep's own: a pthread interposer must not see them.
+        // The log's and the SARIF log's locks are fencedep's own: a pthread interposer must not
+        // see them.
         const reentry_guard guard;
+        if (const std::string summary = suppressions_summary(); !summary.empty())
+            write_log(summary);
         write_sarif();
     }
     const int code = current_options().exitcode;
@@ -186,6 +192,11 @@ bool open_log() {
 
 void deliver(pending_report&& pending) {
     const report r = render(pending);
+    // A suppressed report is the user's decision that it needs no action: it reaches neither the
+    // handler nor the log, and counts neither in splat_count() nor for the exit status, only in
+    // the exit-time summary.
+    if (suppressed(r))
+        return;
     if (r.is_splat)
         splats.fetch_add(1, std::memory_order_relaxed);
     report_handler h;

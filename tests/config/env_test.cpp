@@ -176,7 +176,7 @@ TEST_CASE("an unknown key is a warning and main still runs") {
           "fencedep: warning: unknown option 'stak_depth' in FENCEDEP_OPTIONS; known options: "
           "log_path, log_format, sarif_path, abort_on_splat, exitcode, stack_depth, symbolize, "
           "max_classes, max_edges, max_chains, max_lock_depth, container_rules, enable_signaling, "
-          "preload_classes, graph_path "
+          "preload_classes, graph_path, suppressions, print_suppressions "
           "(did you mean 'stack_depth'?)\n");
 }
 

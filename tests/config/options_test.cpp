@@ -50,7 +50,7 @@ std::string invalid(const std::string& value, const std::string& key, const std:
 const std::string known_options =
     "known options: log_path, log_format, sarif_path, abort_on_splat, exitcode, stack_depth, symbolize, "
     "max_classes, max_edges, max_chains, max_lock_depth, container_rules, enable_signaling, preload_classes, "
-    "graph_path";
+    "graph_path, suppressions, print_suppressions";
 
 std::string unknown(const std::string& key) {
     return "fencedep: warning: unknown option '" + key + "' in FENCEDEP_OPTIONS; " + known_options;
@@ -180,6 +180,11 @@ TEST_CASE("every key is parsed") {
         CHECK(accepted("preload_classes=address:preload_classes=site").preload_classes ==
               preload_classes_mode::site);
     }
+    SUBCASE("suppressions and print_suppressions") {
+        CHECK(accepted("suppressions=/tmp/fd.supp").suppressions == "/tmp/fd.supp");
+        CHECK(accepted("print_suppressions=1").print_suppressions);
+        CHECK_FALSE(accepted("").print_suppressions);
+    }
 }
 
 TEST_CASE("several keys at once, the last of a repeated key winning") {
@@ -249,6 +254,9 @@ TEST_CASE("malformed values name the key, the value and what is accepted") {
     CHECK(rejected("preload_classes=instance") ==
           invalid("instance", "preload_classes", "expected site or address"));
     CHECK(rejected("preload_classes=") == invalid("", "preload_classes", "expected site or address"));
+    CHECK(rejected("suppressions=") == invalid("", "suppressions", "expected a non-empty file path"));
+    CHECK(rejected("print_suppressions=yes") ==
+          invalid("yes", "print_suppressions", "expected 0, 1, true or false"));
 }
 
 TEST_CASE("numbers are decimal, unsigned, in range, with nothing after them") {

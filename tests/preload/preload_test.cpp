@@ -7,6 +7,7 @@
 #include <signal.h>
 
 #include <cstdlib>
+#include <fstream>
 #include <optional>
 #include <sstream>
 #include <string>
@@ -175,6 +176,16 @@ TEST_CASE("ABBA between two threads: one cycle between the two init sites, exit 
     // "at:" is the program's call, not the preload.
     CHECK(contains(r.log, ", at: lock_pair+"));
     CHECK_FALSE(contains(r.log, "libfencedep_preload"));
+}
+
+TEST_CASE("a suppressions file holds back the ABBA by a frame of the program, and the summary is logged") {
+    const temp_dir dir;
+    const std::string file = (dir.path / "pthread.supp").string();
+    std::ofstream(file) << "circular:lock_pair\n";
+    const preload_run r = run(PTHREAD_CASES, "abba_threads", "suppressions=" + file + ":print_suppressions=1");
+    check_silent(r, "abba done\n");
+    CHECK(r.log == "fencedep: 1 report suppressed by 1 rule\nSuppressions used:\n  count rule\n"
+                   "      1 circular:lock_pair (" + file + ":1)\n");
 }
 
 TEST_CASE("the preload with FENCEDEP=0 changes nothing") {

@@ -40,6 +40,26 @@ void abba(const char* a_name, const char* b_name) {
     b.unlock();
 }
 
+// Two instances of one class, one taken inside the other: a recursive-locking splat whose stack
+// names this function, for frame patterns to match.
+[[gnu::noinline]] void driver_b_recurse() {
+    static fencedep::lock_class_key key;
+    fencedep::mutex outer{"driver_b::queue", key};
+    fencedep::mutex inner{"driver_b::queue", key};
+    outer.lock();
+    inner.lock();
+    inner.unlock();
+    outer.unlock();
+}
+
+// Three splats for the suppression cases: two cycles told apart by their class names, and a
+// recursion told apart by its function.
+void three_splats() {
+    abba("driver_a::ring", "driver_a::sched");
+    abba("other_a", "other_b");
+    driver_b_recurse();
+}
+
 // A global whose destructor has work left: it writes its last line and the ofstream flushes
 // only then. If the exit status were applied before static destructors ran, the file would miss
 // that line.
@@ -155,6 +175,12 @@ int main(int argc, char** argv) {
         std::printf("probe: %llu splats\n", static_cast<unsigned long long>(fencedep::splat_count()));
     } else if (mode == "concurrent" && argc > 2) {
         concurrent(std::atoi(argv[2]));
+    } else if (mode == "three") {
+        three_splats();
+    } else if (mode == "three-handler") {
+        fencedep::set_report_handler([](const fencedep::report& r) { std::printf("handler: %s\n", r.title.c_str()); });
+        three_splats();
+        std::printf("splat_count: %llu\n", static_cast<unsigned long long>(fencedep::splat_count()));
     } else if (mode == "names") {
         pthread_setname_np(pthread_self(), "probe\tthread");
         abba("line\nbreak", "tab\there\x01\\");
