@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <iterator>
 #include <cerrno>
 #include <cstdlib>
 #include <optional>
@@ -89,15 +90,26 @@ std::string set_path(options& opts, std::string_view value, int pid) {
     return {};
 }
 
-std::string set_log_format(options& opts, std::string_view value, int) {
-    if (value == "text")
-        opts.log_format = log_format_mode::text;
-    else if (value == "json")
-        opts.log_format = log_format_mode::json;
-    else
-        return "expected text or json";
-    return {};
+// An option that names one value of an enum: `Names` spells them in the enum's order.
+template <auto Member, const auto& Names>
+std::string set_choice(options& opts, std::string_view value, int) {
+    using mode = std::remove_reference_t<decltype(opts.*Member)>;
+    const std::size_t count = std::size(Names);
+    for (std::size_t i = 0; i < count; ++i) {
+        if (value == Names[i]) {
+            opts.*Member = static_cast<mode>(i);
+            return {};
+        }
+    }
+    std::string expected = "expected ";
+    for (std::size_t i = 0; i < count; ++i)
+        expected.append(i == 0 ? "" : i + 1 == count ? " or " : ", ").append(Names[i]);
+    return expected;
 }
+constexpr std::string_view log_formats[] = {"text", "json"};
+constexpr std::string_view container_rules_modes[] = {"off", "warn", "error"};
+constexpr std::string_view enable_signaling_modes[] = {"locked", "unlocked"};
+constexpr std::string_view preload_classes_modes[] = {"site", "address"};
 
 std::string set_suppressions(options& opts, std::string_view value, int) {
     if (value.empty())
@@ -106,42 +118,10 @@ std::string set_suppressions(options& opts, std::string_view value, int) {
     return {};
 }
 
-std::string set_container_rules(options& opts, std::string_view value, int) {
-    if (value == "off")
-        opts.container_rules = container_rules_mode::off;
-    else if (value == "warn")
-        opts.container_rules = container_rules_mode::warn;
-    else if (value == "error")
-        opts.container_rules = container_rules_mode::error;
-    else
-        return "expected off, warn or error";
-    return {};
-}
-
-std::string set_enable_signaling(options& opts, std::string_view value, int) {
-    if (value == "locked")
-        opts.enable_signaling = enable_signaling_mode::locked;
-    else if (value == "unlocked")
-        opts.enable_signaling = enable_signaling_mode::unlocked;
-    else
-        return "expected locked or unlocked";
-    return {};
-}
-
-std::string set_preload_classes(options& opts, std::string_view value, int) {
-    if (value == "site")
-        opts.preload_classes = preload_classes_mode::site;
-    else if (value == "address")
-        opts.preload_classes = preload_classes_mode::address;
-    else
-        return "expected site or address";
-    return {};
-}
-
 // In the order the warning for an unknown key lists them.
 constexpr key_spec keys[] = {
     {"log_path", set_path<&options::log_path>},
-    {"log_format", set_log_format},
+    {"log_format", set_choice<&options::log_format, log_formats>},
     {"sarif_path", set_path<&options::sarif_path>},
     {"abort_on_splat", set_bool<&options::abort_on_splat>},
     {"exitcode", set_number<&options::exitcode, 0, 255>},
@@ -151,9 +131,9 @@ constexpr key_spec keys[] = {
     {"max_edges", set_number<&options::max_edges, 1, 16777216>},
     {"max_chains", set_number<&options::max_chains, 1, 16777216>},
     {"max_lock_depth", set_number<&options::max_lock_depth, 1, 1024>},
-    {"container_rules", set_container_rules},
-    {"enable_signaling", set_enable_signaling},
-    {"preload_classes", set_preload_classes},
+    {"container_rules", set_choice<&options::container_rules, container_rules_modes>},
+    {"enable_signaling", set_choice<&options::enable_signaling, enable_signaling_modes>},
+    {"preload_classes", set_choice<&options::preload_classes, preload_classes_modes>},
     {"graph_path", set_path<&options::graph_path>},
     {"suppressions", set_suppressions},
     {"print_suppressions", set_bool<&options::print_suppressions>},
