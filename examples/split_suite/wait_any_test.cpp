@@ -22,9 +22,15 @@ namespace {
 }  // namespace
 
 int main() {
-    auto point = fencedep::fence_chain::create(nullptr, split_suite::submit_job(3), 1);
-    auto any = wait_for_any(point, split_suite::submit_job(4));
-    split_suite::complete(*any);
+    auto job3 = split_suite::submit_job(3);
+    auto job4 = split_suite::submit_job(4);
+    auto point = fencedep::fence_chain::create(nullptr, job3, 1);
+    auto any = wait_for_any(point, job4);
+    // The jobs themselves signal: unwrapping an array yields the chain point inside it, not the
+    // job it contains (as the kernel's dma_fence_unwrap), and a chain signalled in place of its
+    // job leaves the job's callback holding the chain.
+    job3->signal();
+    job4->signal();
     std::printf("wait-any test: any signaled: %s\n", any->is_signaled() ? "yes" : "no");
     return any->is_signaled() ? 0 : 1;
 }
