@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 // The dump reader against random and mutated input, seeded so that a failure repeats: each input
 // is either accepted or refused with dump_error; any other exception, a crash or a sanitizer
-// report fails. fuzz_dump.cpp is the libFuzzer form of the same check (clang only).
+// report fails. tests/fuzz/dump_fuzzer.cpp is the libFuzzer form of the same check (clang only).
 #include <doctest/doctest.h>
 
 #include <random>
