@@ -1,7 +1,6 @@
 // SPDX-License-Identifier: MIT
 // A doctest program with fencedep/doctest.h, run by adapters_test.py, which checks doctest's own
 // output: which cases fail, with which message, and the exit status.
-#define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <fencedep/doctest.h>
 
 #include "scenarios.h"
