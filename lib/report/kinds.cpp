@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 // The names of the report kinds: the title a splat prints under its banner, and the stable
 // identifier that JSON, SARIF rule ids and suppression files use. Apart from the renderer so
-// that tools which only read reports (the fuzz targets, fencedep-graph) link them alone.
+// that code which only reads or writes reports links without it (tests/fuzz/dump_fuzzer).
 #include <fencedep/report.h>
 
 const char* fencedep::report_title(report_kind kind) noexcept {

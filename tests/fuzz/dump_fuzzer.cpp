@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 // libFuzzer target for the dump reader: every input is accepted or refused with dump_error.
 // Built when the compiler supports -fsanitize=fuzzer (clang); run it as
-//   build-clang/tests/fuzz/dump_fuzzer -runs=1000000 tests/fuzz/dump_corpus   (a valid dump to mutate)
+//   build-clang/tests/fuzz/dump_fuzzer -runs=1000000 -seed_inputs=tests/fuzz/dump_seed.json
 #include <cstddef>
 #include <cstdint>
 #include <string_view>
