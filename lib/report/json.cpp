@@ -1,6 +1,12 @@
 // SPDX-License-Identifier: MIT
 #include "report/json.h"
 
+#include <cstdint>
+#include <limits>
+#include <type_traits>
+
+#include <fmt/format.h>
+
 namespace fencedep::detail {
 
 nlohmann::json frame_json(const frame& f) {
@@ -34,9 +40,31 @@ nlohmann::json stack_json(const std::vector<frame>& stack) {
 }
 
 namespace {
+// An integer field takes only an integer that fits it: nlohmann's get<> would cast 4e22 or -1.5
+// into an unsigned field, which is undefined behaviour, not an error.
+template <class T>
+T checked_integer(const nlohmann::json& value, const char* name) {
+    using limits = std::numeric_limits<T>;
+    const bool fits =
+        value.is_number_unsigned() ? value.get<std::uint64_t>() <= static_cast<std::uint64_t>(limits::max())
+        : value.is_number_integer() ? limits::is_signed && value.get<std::int64_t>() >= static_cast<std::int64_t>(limits::min())
+                                          && value.get<std::int64_t>() <= static_cast<std::int64_t>(limits::max())
+                                    : false;
+    if (!fits)
+        throw nlohmann::json::type_error::create(
+            302, fmt::format("\"{}\" must be an integer from {} to {}, not {}", name, limits::min(), limits::max(), value.dump()),
+            &value);
+    return value.get<T>();
+}
+
 template <class T>
 void read_field(const nlohmann::json& j, const char* name, T& out) {
-    if (const auto it = j.find(name); it != j.end())
+    const auto it = j.find(name);
+    if (it == j.end())
+        return;
+    if constexpr (std::is_integral_v<T> && !std::is_same_v<T, bool>)
+        out = checked_integer<T>(*it, name);
+    else
         out = it->get<T>();
 }
 }  // namespace

@@ -174,6 +174,13 @@ TEST_CASE("bad dumps are refused with the file, the position and what is accepte
           "context], found an array of 4");
     CHECK(with(R"({"name":"a"})", R"({"name":7})") == "dump.json: at /classes/0/name: expected a string, found number");
     CHECK(with(R"("line":3)", R"("line":"3")").starts_with("dump.json: at /stacks/0: "));
+    // Found by clang's UBSan under the fuzz test: a frame's integer fields took any number, and
+    // nlohmann casts a float out of range into them, which is undefined behaviour.
+    CHECK(with(R"("line":3)", R"("line":4.11845e+22)") ==
+          "dump.json: at /stacks/0: [json.exception.type_error.302] \"line\" must be an integer from 0 to 4294967295, "
+          "not 4.11845e+22");
+    CHECK(with(R"("line":3)", R"("line":-1)").ends_with("\"line\" must be an integer from 0 to 4294967295, not -1"));
+    CHECK(with(R"("line":3)", R"("line":2.5)").ends_with("\"line\" must be an integer from 0 to 4294967295, not 2.5"));
     CHECK(with(R"("program":"p",)", "") == R"(dump.json: at /: missing field "program")");
 }
 
