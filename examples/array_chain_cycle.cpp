@@ -53,15 +53,17 @@ fencedep::fence_ref<> submit_job(std::uint64_t seqno) {
 }  // namespace
 
 int main() {
-    auto merged = publish_merged_point(submit_job(1), submit_job(2));
+    auto job1 = submit_job(1), job2 = submit_job(2), job3 = submit_job(3), job4 = submit_job(4);
+    auto merged = publish_merged_point(job1, job2);
 
-    auto other_point = fencedep::fence_chain::create(nullptr, submit_job(3), 1);
-    auto any = wait_for_any(other_point, submit_job(4));
+    auto other_point = fencedep::fence_chain::create(nullptr, job3, 1);
+    auto any = wait_for_any(other_point, job4);
 
-    // Everything completes: there is no deadlock in this run, only the ordering hazard.
-    for (auto* head : {merged.get(), any.get()})
-        for (fencedep::fence& job : fencedep::unwrap(*head))
-            job.signal();
+    // Everything completes: there is no deadlock in this run, only the ordering hazard. The jobs
+    // signal themselves, as the GPU would: unwrapping `any` yields the chain point, not job 3
+    // inside it, and a chain signalled in place of its job leaves the job holding the chain.
+    for (auto* job : {job1.get(), job2.get(), job3.get(), job4.get()})
+        job->signal();
     std::printf("merged point signaled: %s, any signaled: %s\n",
                 merged->is_signaled() ? "yes" : "no", any->is_signaled() ? "yes" : "no");
     return 0;
