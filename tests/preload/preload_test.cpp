@@ -133,17 +133,13 @@ TEST_CASE("fencedep-run --help explains itself; usage errors exit with 2") {
 }
 
 TEST_CASE("fencedep-run forwards the exit status and the environment it sets") {
-    const spawn_result status =
-        fencedep::testing::spawn({FENCEDEP_RUN, "--", "/bin/sh", "-c", "exit 7"}, clean_environment());
-    CHECK(status.exit_code() == 7);
-
     auto environment = clean_environment();
     environment["FENCEDEP_OPTIONS"] = "exitcode=3";
     const spawn_result variables = fencedep::testing::spawn(
-        {FENCEDEP_RUN, "--options", "symbolize=0", "--options=max_lock_depth=64", "/bin/sh", "-c",
-         "echo \"$FENCEDEP $FENCEDEP_OPTIONS\"; case $LD_PRELOAD in */libfencedep_preload.so) echo preloaded;; esac"},
+        {FENCEDEP_RUN, "--options", "symbolize=0", "--options=max_lock_depth=64", PTHREAD_CASES, "environment"},
         environment);
     INFO(describe(variables));
+    CHECK(variables.exit_code() == 7);
     CHECK(variables.out == "1 exitcode=3:symbolize=0:max_lock_depth=64\npreloaded\n");
 }
 

@@ -454,6 +454,20 @@ static int spinlocks(void) {
     return 0;
 }
 
+/* What fencedep-run handed the program: its variables, and an exit status of the program's own
+ * for fencedep-run to forward. A program of the suite's build rather than /bin/sh, which under
+ * clang's sanitizers (runtime linked into instrumented programs only) cannot load the preload. */
+static int environment(void) {
+    const char* enabled = getenv("FENCEDEP");
+    const char* options = getenv("FENCEDEP_OPTIONS");
+    const char* preload = getenv("LD_PRELOAD");
+    const char* suffix = "/libfencedep_preload.so";
+    printf("%s %s\n", enabled ? enabled : "", options ? options : "");
+    if (preload && strlen(preload) >= strlen(suffix) && strcmp(preload + strlen(preload) - strlen(suffix), suffix) == 0)
+        printf("preloaded\n");
+    return 7;
+}
+
 int main(int argc, char** argv) {
     const char* name = argc > 1 ? argv[1] : "";
     if (strcmp(name, "abba_threads") == 0)
@@ -497,6 +511,8 @@ int main(int argc, char** argv) {
                                 pthread_rwlock_rdlock);
     if (strcmp(name, "spinlocks") == 0)
         return spinlocks();
+    if (strcmp(name, "environment") == 0)
+        return environment();
     fprintf(stderr, "unknown case '%s'\n", name);
     return 2;
 }
