@@ -316,17 +316,44 @@ public:
     // `outer_ip` is left defaulted: evaluated in the caller, it is the caller's own return
     // address, which names the user's frame in "at:" when the caller is a wrapper (a lock
     // function inlined into std::lock_guard, say) that has returned by the time of a report.
-    void acquire(unsigned subclass = 0, const void* outer_ip = __builtin_return_address(0)) noexcept;
+    // These calls are inline: when fencedep is off they cost the gate's load and a branch.
+    FENCEDEP_ALWAYS_INLINE void acquire(unsigned subclass = 0,
+                                        const void* outer_ip = __builtin_return_address(0)) noexcept {
+        if (enabled())
+            on_acquire<lock_kind::write, false>(subclass, nullptr, outer_ip);
+    }
     // Records a successful trylock.
-    void try_acquire(unsigned subclass = 0, const void* outer_ip = __builtin_return_address(0)) noexcept;
+    FENCEDEP_ALWAYS_INLINE void try_acquire(unsigned subclass = 0,
+                                            const void* outer_ip = __builtin_return_address(0)) noexcept {
+        if (enabled())
+            on_acquire<lock_kind::write, true>(subclass, nullptr, outer_ip);
+    }
     // The same for readers: lock_kind::read (acquire_read) and lock_kind::recursive_read.
-    void acquire_read(unsigned subclass = 0, const void* outer_ip = __builtin_return_address(0)) noexcept;
-    void acquire_recursive_read(unsigned subclass = 0, const void* outer_ip = __builtin_return_address(0)) noexcept;
-    void try_acquire_read(unsigned subclass = 0, const void* outer_ip = __builtin_return_address(0)) noexcept;
-    void try_acquire_recursive_read(unsigned subclass = 0,
-                                    const void* outer_ip = __builtin_return_address(0)) noexcept;
+    FENCEDEP_ALWAYS_INLINE void acquire_read(unsigned subclass = 0,
+                                             const void* outer_ip = __builtin_return_address(0)) noexcept {
+        if (enabled())
+            on_acquire<lock_kind::read, false>(subclass, nullptr, outer_ip);
+    }
+    FENCEDEP_ALWAYS_INLINE void acquire_recursive_read(unsigned subclass = 0,
+                                                       const void* outer_ip = __builtin_return_address(0)) noexcept {
+        if (enabled())
+            on_acquire<lock_kind::recursive_read, false>(subclass, nullptr, outer_ip);
+    }
+    FENCEDEP_ALWAYS_INLINE void try_acquire_read(unsigned subclass = 0,
+                                                 const void* outer_ip = __builtin_return_address(0)) noexcept {
+        if (enabled())
+            on_acquire<lock_kind::read, true>(subclass, nullptr, outer_ip);
+    }
+    FENCEDEP_ALWAYS_INLINE void try_acquire_recursive_read(unsigned subclass = 0,
+                                                           const void* outer_ip = __builtin_return_address(0)) noexcept {
+        if (enabled())
+            on_acquire<lock_kind::recursive_read, true>(subclass, nullptr, outer_ip);
+    }
     // Records the release of the lock by this thread, whatever its kind.
-    void release() noexcept;
+    FENCEDEP_ALWAYS_INLINE void release() noexcept {
+        if (enabled())
+            on_release(nullptr);
+    }
 
     // The engine's view of one acquisition. `ip` is the acquire site printed as "at:"; null
     // means "the caller of this function".
@@ -346,8 +373,21 @@ public:
         const void* outer_ip = nullptr;  // the return address of the function `ip` lies in
         const lock_map* nest_lock = nullptr;
     };
-    void acquire(const acquisition& how) noexcept;
-    void release(const void* ip) noexcept;
+    FENCEDEP_ALWAYS_INLINE void acquire(const acquisition& how) noexcept {
+        if (!enabled())
+            return;
+        if (how.nest_lock)
+            on_acquire(how);
+        else if (how.trylock)
+            acquire_as<true>(how);
+        else
+            acquire_as<false>(how);
+    }
+    // `ip` as acquisition::ip: the release site, null for the caller.
+    FENCEDEP_ALWAYS_INLINE void release(const void* ip) noexcept {
+        if (enabled())
+            on_release(ip);
+    }
 
     // Returns whether the calling thread holds this lock (or, in a slot shared under a
     // nest_lock, a lock of its class). False when fencedep is off.
@@ -359,6 +399,32 @@ public:
 
 private:
     lock_map(const char* name, const char* file, const char* function, unsigned line, unsigned column) noexcept;
+
+    // The engine's entry points behind the inline calls above, for validation on. One per kind
+    // of acquisition without a nest_lock, so that the engine's fast path has the kind as a
+    // constant and the call passes only registers. A null `ip` stands for their return address,
+    // which is the acquire (or release) site.
+    template <lock_kind Kind, bool Trylock>
+    void on_acquire(unsigned subclass, const void* ip, const void* outer_ip) noexcept;
+    // By value: a reference would make every caller build the acquisition in memory.
+    void on_acquire(acquisition how) noexcept;
+    void on_release(const void* ip) noexcept;
+    // acquire(how) without a nest_lock: how.kind is a constant wherever a lock type calls it, so
+    // this folds to one call.
+    template <bool Trylock>
+    FENCEDEP_ALWAYS_INLINE void acquire_as(const acquisition& how) noexcept {
+        switch (how.kind) {
+        case lock_kind::write:
+            on_acquire<lock_kind::write, Trylock>(how.subclass, how.ip, how.outer_ip);
+            break;
+        case lock_kind::read:
+            on_acquire<lock_kind::read, Trylock>(how.subclass, how.ip, how.outer_ip);
+            break;
+        case lock_kind::recursive_read:
+            on_acquire<lock_kind::recursive_read, Trylock>(how.subclass, how.ip, how.outer_ip);
+            break;
+        }
+    }
 
     friend struct detail::engine_access;
     const char* name_;

@@ -188,8 +188,7 @@ public:
     FENCEDEP_ALWAYS_INLINE void lock_nested(unsigned subclass) {
         if (owner_.relock())
             return;
-        if (enabled())
-            record(lock_kind::write, subclass, false);
+        record(lock_kind::write, subclass, false);
         raw_.lock();
         owner_.locked();
     }
@@ -200,8 +199,7 @@ public:
         if (!raw_.try_lock())
             return false;
         owner_.locked();
-        if (enabled())
-            record(lock_kind::write, 0, true);
+        record(lock_kind::write, 0, true);
         return true;
     }
 
@@ -229,8 +227,7 @@ public:
         const unlock_outcome outcome = owner_.unlocking();
         if (outcome == unlock_outcome::nested)
             return;
-        if (enabled())
-            map_.release();
+        map_.release();
         if (outcome == unlock_outcome::outermost)
             raw_.unlock();
     }
@@ -244,8 +241,7 @@ public:
     FENCEDEP_ALWAYS_INLINE void lock_shared_nested(unsigned subclass)
         requires shared_raw_lock<Raw>
     {
-        if (enabled())
-            record(reader_kind<Raw>, subclass, false);
+        record(reader_kind<Raw>, subclass, false);
         raw_.lock_shared();
     }
     FENCEDEP_ALWAYS_INLINE bool try_lock_shared()
@@ -253,8 +249,7 @@ public:
     {
         if (!raw_.try_lock_shared())
             return false;
-        if (enabled())
-            record(reader_kind<Raw>, 0, true);
+        record(reader_kind<Raw>, 0, true);
         return true;
     }
     template <class Rep, class Period>
@@ -274,8 +269,7 @@ public:
     FENCEDEP_ALWAYS_INLINE void unlock_shared()
         requires shared_raw_lock<Raw>
     {
-        if (enabled())
-            map_.release();
+        map_.release();
         raw_.unlock_shared();
     }
 
@@ -288,10 +282,20 @@ private:
     friend class fencedep::condition_variable;
 
     // Tells the validator of this thread's acquisition: a blocking one before it blocks, a
-    // trylock once it succeeded. Inlined, so the return address it passes is the user's.
+    // trylock once it succeeded. Inlined, so the return address it passes is the user's. `kind`
+    // and `trylock` are constants at every call: this is one gate test and, when validation is
+    // on, one call with the arguments in registers.
     FENCEDEP_ALWAYS_INLINE void record(lock_kind kind, unsigned subclass, bool trylock) {
-        map_.acquire(lock_map::acquisition{
-            .subclass = subclass, .trylock = trylock, .kind = kind, .outer_ip = __builtin_return_address(0)});
+        const void* outer_ip = __builtin_return_address(0);
+        switch (kind) {
+        case lock_kind::write:
+            return trylock ? map_.try_acquire(subclass, outer_ip) : map_.acquire(subclass, outer_ip);
+        case lock_kind::read:
+            return trylock ? map_.try_acquire_read(subclass, outer_ip) : map_.acquire_read(subclass, outer_ip);
+        case lock_kind::recursive_read:
+            return trylock ? map_.try_acquire_recursive_read(subclass, outer_ip)
+                           : map_.acquire_recursive_read(subclass, outer_ip);
+        }
     }
 
     // For a reader, owner_ is exclusive_ownership (see the static_assert), whose relock() and

@@ -14,7 +14,7 @@ namespace fencedep::detail {
 // clear() are called under the engine's lock. A reader racing with clear() can only miss (every
 // slot it reads holds a key that was inserted, or 0), and a miss takes the slow path, which
 // waits for the engine lock: so forget() and bless_order() clear it while threads lock.
-// Key 0 marks an empty slot, so a key that hashes to 0 is stored as 1.
+// Key 0 marks an empty slot; chain keys have their top bit set (chain_key_mix), so none is 0.
 // Trivially destructible on purpose: the table is never freed while the process lives (only
 // replaced by init(), which requires no concurrent reader), so a thread still taking locks
 // while exit() runs the static destructors never reads freed memory.
@@ -40,7 +40,6 @@ public:
     }
 
     bool contains(std::uint64_t key) const noexcept {
-        key = key ? key : 1;
         for (std::uint64_t slot = key & mask_;; slot = (slot + 1) & mask_) {
             const std::uint64_t stored = slots_[slot].load(std::memory_order_acquire);
             if (stored == key)
@@ -52,7 +51,6 @@ public:
 
     // Returns false if the cache is full (the key is not stored).
     bool insert(std::uint64_t key) {
-        key = key ? key : 1;
         if (count_ == capacity_)
             return false;
         for (std::uint64_t slot = key & mask_;; slot = (slot + 1) & mask_) {
@@ -80,9 +78,12 @@ private:
 
 // The key of the chain `previous` followed by `class_id`. One multiply and a fold: this runs on
 // every acquisition, and it spreads keys well enough for the cache to index by their low bits.
+// The top bit is always set, so that no key is the cache's empty mark (the cache indexes by the
+// low bits, which keep all their spread).
+inline constexpr std::uint64_t chain_key_top_bit = std::uint64_t{1} << 63;
 inline std::uint64_t chain_key_mix(std::uint64_t previous, std::uint32_t class_id) noexcept {
     const std::uint64_t x = (previous ^ class_id) * 0x9e3779b97f4a7c15ull;
-    return x ^ (x >> 29);
+    return (x ^ (x >> 29)) | chain_key_top_bit;
 }
 
 }  // namespace fencedep::detail

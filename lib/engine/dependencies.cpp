@@ -64,9 +64,9 @@ lock_ref event::ref(const held_lock& h) const {
     r.outer_ip = h.outer_ip;
     // The frames the lock was taken under, if they are still the ones pushed: the serial of the
     // innermost one tells a frame pushed later at the same depth apart.
-    const unsigned depth = h.frame_depth;
+    const unsigned depth = h.frames.depth;
     if (depth > 0 && depth <= std::min(ts_.frame_depth, max_context_frames) &&
-        ts_.frame_serials[depth - 1] == h.frame_serial)
+        ts_.frame_serials[depth - 1] == h.frames.serial)
         r.context = copy_frames(ts_, depth);
     return r;
 }

@@ -216,7 +216,7 @@ namespace {
 // never held with another. The re-entry guard stays raised from the first of them to the last
 // release, so that a pthread interposer passes them through as fencedep's own.
 void before_fork() {
-    ++reentry_depth;
+    reentry_guard::raise();
     engine().mutex.lock();
     hold_stack_locks(true);
     hold_handler_lock(true);
@@ -226,7 +226,7 @@ void after_fork() {
     hold_handler_lock(false);
     hold_stack_locks(false);
     engine().mutex.unlock();
-    --reentry_depth;
+    reentry_guard::lower();
 }
 
 [[gnu::constructor]] void start_up() {

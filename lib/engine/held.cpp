@@ -31,23 +31,10 @@ namespace {
 
 using acquisition = lock_map::acquisition;
 
-void push_held(thread_state& ts, std::uint32_t class_id, const acquisition& how, const void* ip,
-               const lock_class_key* key, bool covered, const lock_map& map, std::uint64_t chain_key,
-               stack_id site_stack) noexcept {
-    const unsigned frames = std::min(ts.frame_depth, max_context_frames);
-    ts.held[ts.depth++] = held_lock{class_id,
-                                    how.trylock,
-                                    how.kind,
-                                    covered,
-                                    static_cast<std::uint16_t>(frames),
-                                    frames ? ts.frame_serials[frames - 1] : 0,
-                                    &map,
-                                    key,
-                                    how.nest_lock,
-                                    0,
-                                    ip,
-                                    how.outer_ip,
-                                    ts.chain_key,
+void push_held(thread_state& ts, std::uint32_t class_id, acquisition how, const lock_class_key* key,
+               bool covered, const lock_map& map, std::uint64_t chain_key, stack_id site_stack) noexcept {
+    ts.held[ts.depth++] = held_lock{&map,     how.ip,         how.outer_ip, ts.chain_key, class_id, how.kind,
+                                    how.trylock, covered,     ts.frames_mark, how.nest_lock, key,  0,
                                     site_stack};
     ts.chain_key = chain_key;
 }
@@ -57,7 +44,7 @@ void push_held(thread_state& ts, std::uint32_t class_id, const acquisition& how,
 // slot instead of taking one of its own. The nest_lock serializes every thread that takes
 // several of them, so their order among themselves cannot deadlock, and a thread may hold
 // thousands of them (a wound/wait context locking every buffer of a job).
-bool join_shared_slot(thread_state& ts, std::uint32_t class_id, const acquisition& how) noexcept {
+bool join_shared_slot(thread_state& ts, std::uint32_t class_id, acquisition how) noexcept {
     if (!how.nest_lock || ts.depth == 0)
         return false;
     held_lock& top = ts.held[ts.depth - 1];
@@ -101,14 +88,17 @@ void rekey(thread_state& ts) noexcept {
 }
 
 // The hot path: an acquisition whose chain was validated before. It needs no lock, allocates
-// nothing and cannot report, so it also needs no re-entry guard. Returns false to send the
-// acquisition to the slow path, which redoes every step.
-FENCEDEP_ALWAYS_INLINE bool fast_acquire(lock_map& map, const acquisition& how, const void* ip) noexcept {
-    thread_state* ts = this_thread_state;
-    if (!ts || ts->epoch != hot.epoch.load(std::memory_order_acquire) || how.subclass > lock_map::max_subclass)
-        return false;
+// nothing and cannot report, so it also needs no re-entry guard (hot_thread_state is null while
+// the guard is raised). Returns false to send the acquisition to the slow path, which redoes
+// every step.
+FENCEDEP_ALWAYS_INLINE bool fast_acquire(lock_map& map, acquisition how) noexcept {
+    thread_state* ts = hot_thread_state;
     const lock_class_key* key = engine_access::key(map);
-    if (!key)
+    if (!ts || !key)
+        return false;
+    if (ts->epoch != hot.epoch.load(std::memory_order_acquire))
+        return false;
+    if (how.subclass > lock_map::max_subclass)
         return false;
     // Reading the generation unlocked is safe: reset() requires that no thread is in fencedep.
     const std::uint32_t class_id = cached_class(*key, how.subclass);
@@ -128,7 +118,7 @@ FENCEDEP_ALWAYS_INLINE bool fast_acquire(lock_map& map, const acquisition& how, 
         ++ts->untracked;
         return true;
     }
-    const std::uint64_t chain_key = chain_key_mix(ts->chain_key, held_id(class_id, how));
+    const std::uint64_t chain_key = chain_key_mix(ts->chain_key, held_id(class_id, how.kind, how.nest_lock != nullptr));
     bool covered = false;
     if (!how.trylock) {
         const chain_state known = cached_chain(chain_key);
@@ -136,7 +126,7 @@ FENCEDEP_ALWAYS_INLINE bool fast_acquire(lock_map& map, const acquisition& how, 
             return false;
         covered = known == chain_state::covered;
     }
-    push_held(*ts, class_id, how, ip, key, covered, map, chain_key, 0);
+    push_held(*ts, class_id, how, key, covered, map, chain_key, 0);
     return true;
 }
 
@@ -157,17 +147,30 @@ void report_depth_exceeded(thread_state& ts, report_queue& reports, const lock_m
     ev.snapshot_held(r);
 }
 
-// A new instance of a site seen before finds its key by one lookup, and then, its chain being
-// known, takes the fast path like any other lock.
-[[gnu::noinline]] void find_site_key(lock_map& map) noexcept {
+void find_site_key(lock_map& map) noexcept {
     const reentry_guard guard;
     if (lock_class_key* key = site_key(map, nullptr))
         engine_access::set_key(map, key);
 }
 
+// The slow path takes the acquisition as scalars, in registers, so that the fast path reaches it
+// by a tail call and needs no stack frame of its own.
+inline unsigned slow_flags(acquisition how) noexcept {
+    return static_cast<unsigned>(how.kind) | (how.trylock ? 0x100u : 0u);
+}
+
 // Everything the fast path leaves: a new chain, a new class, a report. Out of line, so that the
 // fast path's caller keeps a frame as small as the fast path needs.
-[[gnu::noinline]] void acquire_slow(lock_map& map, acquisition how) {
+[[gnu::noinline]] void acquire_slow(lock_map& map, unsigned subclass, unsigned flags, const void* ip,
+                                    const void* outer_ip, const lock_map* nest_lock) {
+    acquisition how{subclass, (flags & 0x100u) != 0, static_cast<lock_kind>(flags & 0xffu), ip, outer_ip, nest_lock};
+    // A new instance of a site seen before finds its key by one lookup, and then, its chain being
+    // known, takes the fast path like any other lock.
+    if (!engine_access::key(map) && !reentry_guard::raised()) {
+        find_site_key(map);
+        if (fast_acquire(map, how))
+            return;
+    }
     event_scope scope;
     thread_state* ts = scope.ts;
     if (!ts)
@@ -223,14 +226,14 @@ void report_depth_exceeded(thread_state& ts, report_queue& reports, const lock_m
         if (join_shared_slot(*ts, class_id, how))
             return;
         if (ts->depth < ts->capacity) {
-            const std::uint64_t chain_key = chain_key_mix(ts->chain_key, held_id(class_id, how));
+            const std::uint64_t chain_key = chain_key_mix(ts->chain_key, held_id(class_id, how.kind, how.nest_lock != nullptr));
             stack_id site_stack = 0;
             bool covered = false;
             if (!how.trylock) {
                 covered = ev.validate(class_id, how, &map, chain_key, ts->segment_base);
                 site_stack = ev.current_stack();
             }
-            push_held(*ts, class_id, how, how.ip, key, covered, map, chain_key, site_stack);
+            push_held(*ts, class_id, how, key, covered, map, chain_key, site_stack);
             return;
         }
     }
@@ -238,17 +241,22 @@ void report_depth_exceeded(thread_state& ts, report_queue& reports, const lock_m
     report_depth_exceeded(*ts, scope.reports, map, how.ip);
 }
 
-// `ip` stands for a null how.ip: the fast path stores it without copying the acquisition.
-FENCEDEP_ALWAYS_INLINE void acquire_event(lock_map& map, const acquisition& how, const void* ip) {
-    if (reentry_guard::raised())
-        return;
-    if (!engine_access::key(map)) [[unlikely]]
-        find_site_key(map);
-    if (fast_acquire(map, how, how.ip ? how.ip : ip)) [[likely]]
-        return;
-    acquisition with_ip = how;
-    with_ip.ip = how.ip ? how.ip : ip;
-    acquire_slow(map, with_ip);
+// The slow path of one kind of acquisition, reached from its hook by a tail call that passes the
+// hook's own arguments, so that the fast path's registers need no saving.
+template <lock_kind Kind, bool Trylock>
+[[gnu::noinline]] void acquire_missed(lock_map& map, unsigned subclass, const void* ip, const void* outer_ip) noexcept {
+    acquire_slow(map, subclass, static_cast<unsigned>(Kind) | (Trylock ? 0x100u : 0u), ip, outer_ip, nullptr);
+}
+
+FENCEDEP_ALWAYS_INLINE void acquire_event(lock_map& map, acquisition how) noexcept {
+    if (!fast_acquire(map, how)) [[unlikely]]
+        acquire_slow(map, how.subclass, slow_flags(how), how.ip, how.outer_ip, how.nest_lock);
+}
+
+// After a context frame came or went: what acquisitions record from now on.
+void mark_frames(thread_state& ts) noexcept {
+    const unsigned stored = std::min(ts.frame_depth, max_context_frames);
+    ts.frames_mark = {stored, stored ? ts.frame_serials[stored - 1] : 0};
 }
 
 // Removes entry `index` and re-validates the entries above it, as lockdep does: the remaining
@@ -294,7 +302,7 @@ void remove_held(thread_state& ts, unsigned index, report_queue& reports) {
 // The hot path of a release: the lock is the top of the held stack, inside the current segment
 // (a lock held around deferred work and released inside it moves the segment: slow path).
 FENCEDEP_ALWAYS_INLINE bool fast_release(const lock_map& map) noexcept {
-    thread_state* ts = this_thread_state;
+    thread_state* ts = hot_thread_state;
     if (!ts || ts->epoch != hot.epoch.load(std::memory_order_acquire) || ts->depth <= ts->segment_base)
         return false;
     const held_lock& top = ts->held[ts->depth - 1];
@@ -359,11 +367,6 @@ void release_held(thread_state& ts, unsigned index, const lock_map& map, report_
     ev.snapshot_held(r);
 }
 
-FENCEDEP_ALWAYS_INLINE void release_event(lock_map& map, const void* ip) {
-    if (!reentry_guard::raised() && !fast_release(map)) [[unlikely]]
-        release_slow(map, ip);
-}
-
 void report_freed(thread_state& ts, unsigned index, report_queue& reports, const lock_map& map) {
     engine_state& e = engine();
     std::lock_guard<std::mutex> lock(e.mutex);
@@ -410,6 +413,7 @@ context_scope::context_scope(const context_frame& frame) noexcept : state_(not_p
         ts->frame_serials[ts->frame_depth] = ++ts->next_frame_serial;
     }
     ++ts->frame_depth;
+    mark_frames(*ts);
     state_ = pushed;
     if (frame.op == fence_op::deferred_work && ts->segment_depth < max_context_frames) {
         ts->segments[ts->segment_depth++] = {ts->segment_base, ts->chain_key};
@@ -430,6 +434,7 @@ context_scope::~context_scope() {
     if (!ts)
         return;
     --ts->frame_depth;
+    mark_frames(*ts);
     // After enable(true) reset the thread's stacks, there is no segment left to close.
     if (state_ == pushed_segment && ts->segment_depth > 0) {
         const unsigned base = ts->segment_base;
@@ -471,49 +476,28 @@ lock_map::~lock_map() {
         destroy_event(*this);
 }
 
-void lock_map::acquire(unsigned subclass, const void* outer_ip) noexcept {
-    if (enabled())
-        acquire_event(*this, {subclass, false, lock_kind::write, nullptr, outer_ip}, __builtin_return_address(0));
+template <lock_kind Kind, bool Trylock>
+void lock_map::on_acquire(unsigned subclass, const void* ip, const void* outer_ip) noexcept {
+    ip = ip ? ip : __builtin_return_address(0);
+    if (!fast_acquire(*this, {subclass, Trylock, Kind, ip, outer_ip, nullptr})) [[unlikely]]
+        acquire_missed<Kind, Trylock>(*this, subclass, ip, outer_ip);
+}
+template void lock_map::on_acquire<lock_kind::write, false>(unsigned, const void*, const void*) noexcept;
+template void lock_map::on_acquire<lock_kind::write, true>(unsigned, const void*, const void*) noexcept;
+template void lock_map::on_acquire<lock_kind::read, false>(unsigned, const void*, const void*) noexcept;
+template void lock_map::on_acquire<lock_kind::read, true>(unsigned, const void*, const void*) noexcept;
+template void lock_map::on_acquire<lock_kind::recursive_read, false>(unsigned, const void*, const void*) noexcept;
+template void lock_map::on_acquire<lock_kind::recursive_read, true>(unsigned, const void*, const void*) noexcept;
+
+void lock_map::on_acquire(acquisition how) noexcept {
+    if (!how.ip)
+        how.ip = __builtin_return_address(0);
+    acquire_event(*this, how);
 }
 
-void lock_map::try_acquire(unsigned subclass, const void* outer_ip) noexcept {
-    if (enabled())
-        acquire_event(*this, {subclass, true, lock_kind::write, nullptr, outer_ip}, __builtin_return_address(0));
-}
-
-void lock_map::acquire_read(unsigned subclass, const void* outer_ip) noexcept {
-    if (enabled())
-        acquire_event(*this, {subclass, false, lock_kind::read, nullptr, outer_ip}, __builtin_return_address(0));
-}
-
-void lock_map::acquire_recursive_read(unsigned subclass, const void* outer_ip) noexcept {
-    if (enabled())
-        acquire_event(*this, {subclass, false, lock_kind::recursive_read, nullptr, outer_ip}, __builtin_return_address(0));
-}
-
-void lock_map::try_acquire_read(unsigned subclass, const void* outer_ip) noexcept {
-    if (enabled())
-        acquire_event(*this, {subclass, true, lock_kind::read, nullptr, outer_ip}, __builtin_return_address(0));
-}
-
-void lock_map::try_acquire_recursive_read(unsigned subclass, const void* outer_ip) noexcept {
-    if (enabled())
-        acquire_event(*this, {subclass, true, lock_kind::recursive_read, nullptr, outer_ip}, __builtin_return_address(0));
-}
-
-void lock_map::release() noexcept {
-    if (enabled())
-        release_event(*this, __builtin_return_address(0));
-}
-
-void lock_map::acquire(const acquisition& how) noexcept {
-    if (enabled())
-        acquire_event(*this, how, __builtin_return_address(0));
-}
-
-void lock_map::release(const void* ip) noexcept {
-    if (enabled())
-        release_event(*this, ip ? ip : __builtin_return_address(0));
+void lock_map::on_release(const void* ip) noexcept {
+    if (!fast_release(*this)) [[unlikely]]
+        release_slow(*this, ip ? ip : __builtin_return_address(0));
 }
 
 bool lock_map::held_by_this_thread() const noexcept { return held_kind().has_value(); }
@@ -521,8 +505,8 @@ bool lock_map::held_by_this_thread() const noexcept { return held_kind().has_val
 // A read of the thread's own held stack, which allocates nothing and reports nothing, so it
 // needs no event_scope: every fence signal() asks it (signalling.h).
 std::optional<lock_kind> lock_map::held_kind() const noexcept {
-    const thread_state* ts = this_thread_state;
-    if (!enabled() || reentry_guard::raised() || !ts || ts->epoch != hot.epoch.load(std::memory_order_acquire))
+    const thread_state* ts = hot_thread_state;
+    if (!enabled() || !ts || ts->epoch != hot.epoch.load(std::memory_order_acquire))
         return std::nullopt;
     const int index = find_held(*ts, *this);
     return index < 0 ? std::nullopt : std::optional(ts->held[index].kind);

@@ -143,6 +143,7 @@ extern constinit hot_state hot;
 // follow every lock held below it (see "recording rule" in dependencies.cpp) is cached under its
 // key mixed with uncovered_chain, so that the fast path tells the two apart with the one probe it
 // already makes, plus one on a miss.
+// Its top bit is clear, so that the key keeps its own (chain_cache).
 inline constexpr std::uint64_t uncovered_chain = 0x6a09e667f3bcc909ull;
 enum class chain_state { unknown, covered, uncovered };
 

@@ -11,6 +11,7 @@ namespace fencedep::detail {
 
 constinit thread_local int reentry_depth = 0;
 constinit thread_local thread_state* this_thread_state = nullptr;
+constinit thread_local thread_state* hot_thread_state = nullptr;
 
 namespace {
 // Set once the thread's state is gone, so that locks taken by later TLS destructors do not

@@ -15,32 +15,39 @@ inline constexpr std::uint64_t initial_chain_key = ~std::uint64_t{0};
 // counted, and reports mark where the stored ones stop.
 inline constexpr unsigned max_context_frames = 32;
 
+// Which context frames were active at an acquisition: how many of them are stored, and the
+// serial of the innermost stored one, so that a report can tell whether those frames are still
+// the ones pushed now. The thread keeps the current mark up to date as frames come and go, so
+// that an acquisition copies it in one word.
+struct frame_mark {
+    std::uint32_t depth = 0;
+    std::uint32_t serial = 0;
+};
+
+// Laid out in the order the fast path writes it.
 struct held_lock {
-    std::uint32_t class_id;
-    bool trylock;
-    lock_kind kind;
-    // Whether every lock held below this one in its segment is known to precede its class in the
-    // graph through a path that goes on through it (a strong path, dependencies.cpp). Trylocks,
-    // recursive readers, recursive acquisitions and acquisitions with a refused edge are not
-    // covered; see the recording rule in dependencies.cpp.
-    bool covered;
-    // The context frames active at the acquisition: the depth, and the serial of the innermost
-    // one, so that a report can tell whether those frames are still the ones pushed now.
-    std::uint16_t frame_depth;
-    std::uint32_t frame_serial;
     // The lock. In a slot shared by several locks of one class under a nest_lock, the first
     // one, or null once that one is released while others remain.
     const lock_map* instance;
-    const lock_class_key* key;  // the lock's key: a shared slot matches any lock that has it
-    const lock_map* nest_lock;  // the acquisition's nest_lock, or null
-    // 0 for a slot of one lock; else the number of locks sharing the slot (lockdep's references).
-    std::uint32_t references;
     // The acquire site: where the instrumented lock function was inlined (a std::lock_guard, the
     // fence layer, or the user's function), and that function's own return address. Reports
     // resolve the user's frame from them lazily (render.cpp), so the fast path only stores them.
     const void* ip;
     const void* outer_ip;
     std::uint64_t prev_chain_key;  // the chain key below this entry, restored when it goes
+    std::uint32_t class_id;
+    lock_kind kind;
+    bool trylock;
+    // Whether every lock held below this one in its segment is known to precede its class in the
+    // graph through a path that goes on through it (a strong path, dependencies.cpp). Trylocks,
+    // recursive readers, recursive acquisitions and acquisitions with a refused edge are not
+    // covered; see the recording rule in dependencies.cpp.
+    bool covered;
+    frame_mark frames;
+    const lock_map* nest_lock;  // the acquisition's nest_lock, or null
+    const lock_class_key* key;  // the lock's key: a shared slot matches any lock that has it
+    // 0 for a slot of one lock; else the number of locks sharing the slot (lockdep's references).
+    std::uint32_t references;
     // The stack of this acquisition when it took the slow path (a new chain), else 0. Reports
     // prefer its first user frame to `ip` as the "at:".
     std::uint32_t site_stack;
@@ -55,10 +62,11 @@ struct thread_state {
     // Acquisitions past `capacity`, not tracked; their releases are matched against this count.
     unsigned untracked = 0;
     const context_frame* frames[max_context_frames] = {};
-    // Per stored frame, a number no other push on this thread had (see held_lock::frame_serial).
+    // Per stored frame, a number no other push on this thread had (see frame_mark).
     std::uint32_t frame_serials[max_context_frames] = {};
     std::uint32_t next_frame_serial = 0;
     unsigned frame_depth = 0;  // may exceed max_context_frames; only the first ones are stored
+    frame_mark frames_mark;    // what an acquisition now records (held_lock::frames)
     // Lock segments (deferred work): edges are recorded only from held locks at or above
     // segment_base. segments[i] saves what segment i+1 replaced: the enclosing segment's base,
     // and the chain key where segment i+1 starts (before its marker), restored when it ends.
@@ -77,6 +85,9 @@ struct thread_state {
 // constinit: no dynamic initialization, so accesses need no TLS wrapper function.
 [[gnu::tls_model("initial-exec")]] extern constinit thread_local int reentry_depth;
 [[gnu::tls_model("initial-exec")]] extern constinit thread_local thread_state* this_thread_state;
+// this_thread_state while the re-entry guard is down, null while it is raised: the fast paths
+// read this one pointer instead of the guard and the state, one test less on every lock call.
+[[gnu::tls_model("initial-exec")]] extern constinit thread_local thread_state* hot_thread_state;
 
 // The re-entry guard: while it is raised, every fencedep hook on this thread returns at once, so
 // that locks taken by malloc, the unwinder, libdw, fmt or a report handler are never validated.
@@ -86,14 +97,24 @@ struct thread_state {
 // fail, and the program must not see any of that (README, "No side effects on the program").
 class reentry_guard {
 public:
-    reentry_guard() noexcept : saved_errno_(errno) { ++reentry_depth; }
+    reentry_guard() noexcept : saved_errno_(errno) { raise(); }
     ~reentry_guard() {
-        --reentry_depth;
+        lower();
         errno = saved_errno_;
     }
     reentry_guard(const reentry_guard&) = delete;
     reentry_guard& operator=(const reentry_guard&) = delete;
     static bool raised() noexcept { return reentry_depth > 0; }
+
+    // For a guard that spans two calls (fork's prepare and parent/child handlers).
+    static void raise() noexcept {
+        ++reentry_depth;
+        hot_thread_state = nullptr;
+    }
+    static void lower() noexcept {
+        if (--reentry_depth == 0)
+            hot_thread_state = this_thread_state;
+    }
 
 private:
     int saved_errno_;

@@ -124,12 +124,6 @@ inline lock_state* find_lock(const void* object, lock_kind kind) noexcept {
 // unvalidated.
 lock_state* new_lock(const void* object, lock_kind kind, const void* call_site) noexcept;
 
-inline lock_state* lock_for(const void* object, lock_kind kind, const void* call_site) noexcept {
-    if (lock_state* state = find_lock(object, kind))
-        return state;
-    return new_lock(object, kind, call_site);
-}
-
 // A lock initialized by a call from `call_site`: a new state replaces any old one at that address
 // (the memory was reused without a destroy).
 void lock_initialized(const void* object, lock_kind kind, const void* call_site) noexcept;

@@ -33,23 +33,26 @@ inline bool acquired(int result) noexcept {
     return result == 0 || result == EOWNERDEAD;
 }
 
+// The records need no errno_kept: the engine's fast path touches no errno, and every slow path
+// raises the re-entry guard, which gives errno back (lib/engine/thread_state.h).
 // `how`: a writer, or a read lock's kind of reader (fencedep::lock_kind, not the preload's kind
 // of lock object).
 [[gnu::always_inline]] inline void record_acquire(lock_state& state, const void* ip, bool trylock,
                                                   fencedep::lock_kind how = fencedep::lock_kind::write) noexcept {
-    const errno_kept kept;
     state.map().acquire(
         lock_map::acquisition{.subclass = 0, .trylock = trylock, .kind = how, .ip = ip, .outer_ip = nullptr});
 }
 
 [[gnu::always_inline]] inline void record_release(lock_state& state, const void* ip) noexcept {
-    const errno_kept kept;
     state.map().release(ip);
 }
 
+// A lock seen before is found without touching errno; a new one may allocate and symbolize.
 [[gnu::always_inline]] inline lock_state* state_for(const void* object, lock_kind kind, const void* ip) noexcept {
+    if (lock_state* state = find_lock(object, kind))
+        return state;
     const errno_kept kept;
-    return lock_for(object, kind, ip);
+    return new_lock(object, kind, ip);
 }
 
 // The steps below are always inlined: they are the whole of an interposed function's validated
