@@ -4,6 +4,7 @@
 # of CPU-time ratios to native, with the limits the run hit in notes under it.
 import argparse
 import csv
+import re
 import sys
 
 VARIANTS = [("native", "native"), ("off", "fencedep off"), ("on", "fencedep on"),
@@ -68,6 +69,7 @@ def main():
     # One number per distinct note: a limit hit by two rows is told once.
     def note(variant, row, text):
         why = WHY.get((variant, row))
+        text = re.sub(r" \((tid|pid)=\d+\)", "", text)
         text = f"{dict(VARIANTS)[variant]}: {text}" + (f" ({why})" if why else "")
         if text not in notes:
             notes.append(text)
@@ -80,8 +82,9 @@ def main():
         kind, value = results.get((row, variant), ("", ""))
         return float(value) if kind == "ns" else None
 
-    print(f"CPU time per operation as a ratio to native (std::mutex, no checker), measured in the "
-          f"same run, median of 5 repetitions; native's own time in ns.")
+    print("CPU time per operation as a ratio to native (std::mutex, no checker) measured in the same "
+          "run; each figure the median of 3 rounds, a round the median of 5 repetitions (Helgrind: "
+          "one round); native's own time in ns.")
     print()
     print("| case | " + " | ".join(title for _, title in VARIANTS) + " |")
     print("|---|" + "---|" * len(VARIANTS))
