@@ -229,8 +229,9 @@ int main(int argc, char** argv) {
         usage();
     const std::string_view what = argv[1];
     // At least 2 locks for an inversion, and room for the new edges of a graph.
+    const char* size_name = what == "threads" ? "T" : what.ends_with("graph") ? "N" : "K";
     const auto size = static_cast<unsigned>(number(argv[2], what.starts_with("invert") ? 2 : what == "graph" ? 100 : 1,
-                                                   max_locks, "size"));
+                                                   max_locks, size_name));
     if (what == "invert-nested" && argc == 3)
         invert_nested(size);
     else if (what == "invert-graph" && argc == 3)
