@@ -31,10 +31,10 @@ namespace {
 
 using acquisition = lock_map::acquisition;
 
-void push_held(thread_state& ts, std::uint32_t class_id, acquisition how, const lock_class_key* key,
-               bool covered, const lock_map& map, std::uint64_t chain_key, stack_id site_stack) noexcept {
-    ts.held[ts.depth++] = held_lock{&map,     how.ip,         how.outer_ip, ts.chain_key, class_id, how.kind,
-                                    how.trylock, covered,     ts.frames_mark, how.nest_lock, key,  0,
+void push_held(thread_state& ts, std::uint32_t class_id, acquisition how, bool covered, const lock_map& map,
+               std::uint64_t chain_key, stack_id site_stack) noexcept {
+    ts.held[ts.depth++] = held_lock{&map,     how.ip,         how.outer_ip,  ts.chain_key, class_id, how.kind,
+                                    how.trylock, covered,     ts.frames_mark, how.nest_lock, nullptr,  0,
                                     site_stack};
     ts.chain_key = chain_key;
 }
@@ -50,7 +50,12 @@ bool join_shared_slot(thread_state& ts, std::uint32_t class_id, acquisition how)
     held_lock& top = ts.held[ts.depth - 1];
     if (top.class_id != class_id || top.nest_lock != how.nest_lock)
         return false;
-    top.references = top.references ? top.references + 1 : 2;
+    if (!top.references) {
+        // The slot now stands for every lock of the key under the nest_lock (find_held).
+        top.key = engine_access::key(*top.instance);
+        top.references = 1;
+    }
+    ++top.references;
     return true;
 }
 
@@ -126,7 +131,7 @@ FENCEDEP_ALWAYS_INLINE bool fast_acquire(lock_map& map, acquisition how) noexcep
             return false;
         covered = known == chain_state::covered;
     }
-    push_held(*ts, class_id, how, key, covered, map, chain_key, 0);
+    push_held(*ts, class_id, how, covered, map, chain_key, 0);
     return true;
 }
 
@@ -233,7 +238,7 @@ inline unsigned slow_flags(acquisition how) noexcept {
                 covered = ev.validate(class_id, how, &map, chain_key, ts->segment_base);
                 site_stack = ev.current_stack();
             }
-            push_held(*ts, class_id, how, key, covered, map, chain_key, site_stack);
+            push_held(*ts, class_id, how, covered, map, chain_key, site_stack);
             return;
         }
     }

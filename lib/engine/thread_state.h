@@ -45,7 +45,8 @@ struct held_lock {
     bool covered;
     frame_mark frames;
     const lock_map* nest_lock;  // the acquisition's nest_lock, or null
-    const lock_class_key* key;  // the lock's key: a shared slot matches any lock that has it
+    // In a shared slot, the key of its locks: the slot matches any lock that has it. Else null.
+    const lock_class_key* key;
     // 0 for a slot of one lock; else the number of locks sharing the slot (lockdep's references).
     std::uint32_t references;
     // The stack of this acquisition when it took the slow path (a new chain), else 0. Reports
