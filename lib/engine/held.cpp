@@ -408,34 +408,56 @@ void destroy_event(lock_map& map) {
 
 using namespace detail;
 
-context_scope::context_scope(const context_frame& frame) noexcept : state_(not_pushed) {
-    const event_scope scope;
-    thread_state* ts = scope.ts;
-    if (!ts)
-        return;
-    if (ts->frame_depth < max_context_frames) {
-        ts->frames[ts->frame_depth] = &frame;
-        ts->frame_serials[ts->frame_depth] = ++ts->next_frame_serial;
+namespace detail {
+namespace {
+// Pushes a context frame and, for deferred work, begins a lock segment; returns whether it did.
+// Allocates nothing and reports nothing, so it needs no re-entry guard.
+bool push_frame(thread_state& ts, const context_frame& frame) noexcept {
+    if (ts.frame_depth < max_context_frames) {
+        ts.frames[ts.frame_depth] = &frame;
+        ts.frame_serials[ts.frame_depth] = ++ts.next_frame_serial;
     }
-    ++ts->frame_depth;
-    mark_frames(*ts);
-    state_ = pushed;
-    if (frame.op == fence_op::deferred_work && ts->segment_depth < max_context_frames) {
-        ts->segments[ts->segment_depth++] = {ts->segment_base, ts->chain_key};
-        ts->segment_base = ts->depth;
-        // The key goes on from the enclosing one, marked: a chain in the segment is then cached
-        // per enclosing held stack, so recursion across the boundary is still checked, and it
-        // never matches a chain of the enclosing segment.
-        ts->chain_key = chain_key_mix(ts->chain_key, segment_marker);
-        state_ = pushed_segment;
-    }
+    ++ts.frame_depth;
+    mark_frames(ts);
+    if (frame.op != fence_op::deferred_work || ts.segment_depth >= max_context_frames)
+        return false;
+    ts.segments[ts.segment_depth++] = {ts.segment_base, ts.chain_key};
+    ts.segment_base = ts.depth;
+    // The key goes on from the enclosing one, marked: a chain in the segment is then cached per
+    // enclosing held stack, so recursion across the boundary is still checked, and it never
+    // matches a chain of the enclosing segment.
+    ts.chain_key = chain_key_mix(ts.chain_key, segment_marker);
+    return true;
 }
 
+
+// The calling thread's state, created or brought up to date by an event: null while validation
+// is off or the re-entry guard is raised.
+[[gnu::noinline]] thread_state* synced_thread_state() noexcept {
+    const event_scope scope;
+    return scope.ts;
+}
+}  // namespace
+}  // namespace detail
+
+// Every fence operation pushes a frame: a thread whose state is current pushes it on the spot,
+// as the lock fast path does; the first push of a thread (or after enable(true)) takes an event,
+// which creates the state or brings it up to date.
+context_scope::context_scope(const context_frame& frame) noexcept : state_(not_pushed) {
+    if (!enabled())
+        return;
+    thread_state* ts = hot_thread_state;
+    if (!ts || ts->epoch != hot.epoch.load(std::memory_order_acquire)) [[unlikely]]
+        ts = synced_thread_state();
+    if (ts)
+        state_ = push_frame(*ts, frame) ? pushed_segment : pushed;
+}
+
+// Popping allocates nothing either; the state exists, since the push found it.
 context_scope::~context_scope() {
     if (state_ == not_pushed)
         return;
-    reentry_guard guard;
-    thread_state* ts = current_thread_state();
+    thread_state* ts = this_thread_state;
     if (!ts)
         return;
     --ts->frame_depth;
@@ -487,12 +509,14 @@ void lock_map::on_acquire(unsigned subclass, const void* ip, const void* outer_i
     if (!fast_acquire(*this, {subclass, Trylock, Kind, ip, outer_ip, nullptr})) [[unlikely]]
         acquire_missed<Kind, Trylock>(*this, subclass, ip, outer_ip);
 }
-template void lock_map::on_acquire<lock_kind::write, false>(unsigned, const void*, const void*) noexcept;
-template void lock_map::on_acquire<lock_kind::write, true>(unsigned, const void*, const void*) noexcept;
-template void lock_map::on_acquire<lock_kind::read, false>(unsigned, const void*, const void*) noexcept;
-template void lock_map::on_acquire<lock_kind::read, true>(unsigned, const void*, const void*) noexcept;
-template void lock_map::on_acquire<lock_kind::recursive_read, false>(unsigned, const void*, const void*) noexcept;
-template void lock_map::on_acquire<lock_kind::recursive_read, true>(unsigned, const void*, const void*) noexcept;
+// FENCEDEP_API again: clang gives a template's instances the visibility of their arguments, and
+// lock_kind has none of its own, so they would stay inside the library.
+template FENCEDEP_API void lock_map::on_acquire<lock_kind::write, false>(unsigned, const void*, const void*) noexcept;
+template FENCEDEP_API void lock_map::on_acquire<lock_kind::write, true>(unsigned, const void*, const void*) noexcept;
+template FENCEDEP_API void lock_map::on_acquire<lock_kind::read, false>(unsigned, const void*, const void*) noexcept;
+template FENCEDEP_API void lock_map::on_acquire<lock_kind::read, true>(unsigned, const void*, const void*) noexcept;
+template FENCEDEP_API void lock_map::on_acquire<lock_kind::recursive_read, false>(unsigned, const void*, const void*) noexcept;
+template FENCEDEP_API void lock_map::on_acquire<lock_kind::recursive_read, true>(unsigned, const void*, const void*) noexcept;
 
 void lock_map::on_acquire(acquisition how) noexcept {
     if (!how.ip)

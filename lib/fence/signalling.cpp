@@ -36,7 +36,7 @@ struct section_frame {
     std::optional<context_scope> scope;
 };
 thread_local section_frame section;
-constinit thread_local bool section_framed = false;
+[[gnu::tls_model("initial-exec")]] constinit thread_local bool section_framed = false;
 
 // Records the hierarchy resv_acquire_context -> resv_lock -> reclaim -> fence_signalling
 // (write), as the kernel's dma_resv_lockdep() does at boot, under a context frame that says so.
