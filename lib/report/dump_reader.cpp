@@ -30,11 +30,24 @@ namespace {
 enum section : std::size_t { classes_section, stacks_section, edges_section, sections };
 constexpr std::array<const char*, sections> section_names = {"classes", "stacks", "edges"};
 
-// An element of "edges" that is an array: up to six elements kept (the row's size is counted on,
-// for the error), scalars without an allocation.
+// An element of "edges" that is an array: [from, to, held, taken, stack] or, recorded inside a
+// fence operation, [from, to, held, taken, stack, context], as numbers and a string. Its first
+// element of another type is kept as JSON (`odd`), for the error it is.
 struct edge_row {
-    std::array<json, 6> elements;
-    std::size_t size = 0;
+    std::array<std::uint64_t, 5> numbers{};
+    std::string context;
+    std::size_t size = 0;  // elements counted, also beyond six
+    std::size_t odd_at = no_odd;
+    json odd;
+
+    static constexpr std::size_t no_odd = SIZE_MAX;
+    void add_odd(json&& value) {
+        if (odd_at == no_odd && size < 6) {
+            odd_at = size;
+            odd = std::move(value);
+        }
+        ++size;
+    }
 };
 
 // The checks of a dump; `where` is the JSON pointer of the value being read, for the errors.
@@ -84,11 +97,11 @@ protected:
     // formatted only for an error: a dump has tens of thousands of rows.)
     std::uint32_t element(const edge_row& row, std::size_t i, std::size_t at, std::uint64_t limit,
                           const char* what) const {
-        const json& value = row.elements[at];
-        if (!value.is_number_unsigned() || value.get<std::uint64_t>() >= limit)
-            fail(fmt::format("/edges/{}/{}", i, at),
-                 fmt::format("expected {} from 0 to {}, found {}", what, limit - 1, value.dump()));
-        return static_cast<std::uint32_t>(value.get<std::uint64_t>());
+        const bool odd = row.odd_at == at;
+        if (odd || row.numbers[at] >= limit)
+            fail(fmt::format("/edges/{}/{}", i, at), fmt::format("expected {} from 0 to {}, found {}", what, limit - 1,
+                                                                 odd ? row.odd.dump() : fmt::format("{}", row.numbers[at])));
+        return static_cast<std::uint32_t>(row.numbers[at]);
     }
     [[noreturn]] void fail_row(std::size_t i, const std::string& found) const {
         fail(fmt::format("/edges/{}", i),
@@ -108,9 +121,20 @@ public:
     bool null() { return scalar(nullptr); }
     bool boolean(bool value) { return scalar(value); }
     bool number_integer(json::number_integer_t value) { return scalar(value); }
-    bool number_unsigned(json::number_unsigned_t value) { return scalar(value); }
+    bool number_unsigned(json::number_unsigned_t value) {
+        if (where_ != at::row || row_.size >= 5)
+            return scalar(value);
+        row_.numbers[row_.size++] = value;
+        return true;
+    }
     bool number_float(json::number_float_t value, const json::string_t&) { return scalar(value); }
-    bool string(json::string_t& value) { return scalar(std::move(value)); }
+    bool string(json::string_t& value) {
+        if (where_ != at::row || row_.size != 5)
+            return scalar(std::move(value));
+        row_.context = std::move(value);
+        ++row_.size;
+        return true;
+    }
     bool binary(json::binary_t& value) { return scalar(std::move(value)); }
     bool start_object(std::size_t) { return open(true); }
     bool start_array(std::size_t) { return open(false); }
@@ -184,9 +208,7 @@ bool reader::scalar(json&& value) {
         begin(into::element);
         break;
     case at::row:
-        if (row_.size < row_.elements.size())
-            row_.elements[row_.size] = std::move(value);
-        ++row_.size;
+        row_.add_odd(std::move(value));
         return true;
     case at::building:
     case at::end:
@@ -219,6 +241,7 @@ bool reader::open(bool object) {
     case at::section:
         if (!object && section_ == edges_section) {
             row_.size = 0;
+            row_.odd_at = edge_row::no_odd;
             where_ = at::row;
             return true;
         }
@@ -298,9 +321,7 @@ void reader::complete() {
         where_ = at::section;
         return;
     case into::row_element:
-        if (row_.size < row_.elements.size())
-            row_.elements[row_.size] = std::move(value_);
-        ++row_.size;
+        row_.add_odd(std::move(value_));
         where_ = at::row;
         return;
     }
@@ -358,14 +379,15 @@ void reader::convert(std::size_t i, json& element) {
 
 void reader::end_row() {
     const std::size_t i = count_[edges_section]++;
-    if (!errors_[edges_section].empty())
+    // A row with an odd element is refused by read(), at that element or before: the rows after
+    // it are not looked at.
+    if (!errors_[edges_section].empty() || (!rows_.empty() && rows_.back().odd_at != edge_row::no_odd))
         return;
-    if (row_.size < 5 || row_.size > 6) {
-        try {
+    try {
+        if (row_.size < 5 || row_.size > 6)
             fail_row(i, fmt::format("an array of {}", row_.size));
-        } catch (const dump_error& e) {
-            errors_[edges_section] = e.what();
-        }
+    } catch (const dump_error& e) {
+        errors_[edges_section] = e.what();
         return;
     }
     rows_.push_back(std::move(row_));
@@ -403,10 +425,9 @@ graph_dump reader::read() {
         d.taken = static_cast<lock_kind>(element(row, i, 3, 3, "a taken kind (0 write, 1 read, 2 recursive read)"));
         d.stack = element(row, i, 4, out.stacks.size(), "a stack index");
         if (row.size == 6) {
-            json& context = row.elements[5];
-            if (!context.is_string())
-                fail(fmt::format("/edges/{}/5", i), fmt::format("expected a context string, found {}", context.type_name()));
-            d.context = std::move(context.get_ref<std::string&>());
+            if (row.odd_at == 5)
+                fail(fmt::format("/edges/{}/5", i), fmt::format("expected a context string, found {}", row.odd.type_name()));
+            d.context = std::move(row.context);
             escape_in_place(d.context);
         }
         if (out.edges.empty() || out.edges.back().from != from || out.edges.back().to != to)
