@@ -7,6 +7,7 @@
 // straight away, and each element of "classes" and "stacks" is parsed into a small document of its
 // own and converted at once. The checks and their order are those of reading the whole document
 // first: a syntax error anywhere wins, then the first error in the order of read().
+#include <algorithm>
 #include <array>
 #include <cerrno>
 #include <cstring>
@@ -74,14 +75,24 @@ protected:
         if (!value.is_object())
             fail(where, fmt::format("expected an object, found {}", value.type_name()));
     }
+    // A field `name` of an object at `where`, of the JSON type `found` (nullptr: absent): refused
+    // unless it is a string, or absent and not `required`.
+    void expect_string(const char* found, const std::string& where, const char* name, bool required) const {
+        if (found == nullptr) {
+            if (required)
+                fail(where, fmt::format("missing field \"{}\"", name));
+        } else if (!is_string(found)) {
+            fail(where + "/" + name, fmt::format("expected a string, found {}", found));
+        }
+    }
+    static bool is_string(const char* found) { return std::string_view(found) == "string"; }
     // The string, escaped; taken out of `object`, which is read once.
     std::string string(json& object, const std::string& where, const char* name, bool required) const {
-        if (!required && !object.contains(name))
+        const auto it = object.find(name);
+        expect_string(it == object.end() ? nullptr : it->type_name(), where, name, required);
+        if (it == object.end())
             return {};
-        json& value = field(object, where, name);
-        if (!value.is_string())
-            fail(where + "/" + name, fmt::format("expected a string, found {}", value.type_name()));
-        std::string text = std::move(value.get_ref<std::string&>());
+        std::string text = std::move(it->get_ref<std::string&>());
         escape_in_place(text);
         return text;
     }
@@ -113,6 +124,20 @@ protected:
     const std::string& source_;
 };
 
+// An element of "classes" that is an object, as read: the text of its fields and their JSON
+// types (nullptr: absent). A later field of the same name replaces an earlier one.
+struct class_fields {
+    static constexpr std::array<const char*, 3> names = {"name", "key", "site"};  // "name" required
+    std::array<std::string, 3> text;
+    std::array<const char*, 3> found{};
+    std::size_t at = names.size();  // the field being read; names.size(): one of no interest
+
+    void read(const char* type) {
+        if (at < names.size())
+            found[at] = type;
+    }
+};
+
 // The SAX handler that nlohmann::json::sax_parse drives (its interface: json_sax), then read().
 class reader : checks {
 public:
@@ -129,6 +154,11 @@ public:
     }
     bool number_float(json::number_float_t value, const json::string_t&) { return scalar(value); }
     bool string(json::string_t& value) {
+        if (where_ == at::klass && class_.at < class_.names.size()) {
+            class_.text[class_.at] = std::move(value);
+            class_.read("string");
+            return true;
+        }
         if (where_ != at::row || row_.size != 5)
             return scalar(std::move(value));
         row_.context = std::move(value);
@@ -158,10 +188,11 @@ public:
 
 private:
     // Where the stream is: before the document, between the members of the root object, between
-    // the elements of a section, inside an edge row, or building a value into value_.
-    enum class at { top, root, section, row, building, end };
+    // the elements of a section, inside an edge row or a class object, or building a value into
+    // value_.
+    enum class at { top, root, section, row, klass, building, end };
     // What a value built into value_ is, and so where it goes when it is complete.
-    enum class into { whole, field, element, row_element };
+    enum class into { whole, field, element, row_element, class_field };
 
     using checks::string;
 
@@ -177,6 +208,7 @@ private:
     void start_section(section s);
     void take_element();
     void end_row();
+    void end_class();
     // A section's element checks the order of read() would reach it in; the first error is kept.
     void convert(std::size_t i, json& element);
 
@@ -192,6 +224,7 @@ private:
     std::array<std::size_t, sections> count_{};    // elements seen of each section
     std::array<std::string, sections> errors_{};  // the first error of each section's elements
     edge_row row_;
+    class_fields class_;
     std::vector<edge_row> rows_;
     graph_dump out_;
 };
@@ -209,6 +242,9 @@ bool reader::scalar(json&& value) {
         break;
     case at::row:
         row_.add_odd(std::move(value));
+        return true;
+    case at::klass:
+        class_.read(value.type_name());
         return true;
     case at::building:
     case at::end:
@@ -245,10 +281,19 @@ bool reader::open(bool object) {
             where_ = at::row;
             return true;
         }
+        if (object && section_ == classes_section) {
+            class_.found = {};
+            class_.at = class_.names.size();
+            where_ = at::klass;
+            return true;
+        }
         begin(into::element);
         break;
     case at::row:
         begin(into::row_element);
+        break;
+    case at::klass:
+        begin(into::class_field);
         break;
     case at::building:
     case at::end:
@@ -261,6 +306,8 @@ bool reader::open(bool object) {
 bool reader::key(json::string_t& name) {
     if (where_ == at::root)
         key_ = std::move(name);
+    else if (where_ == at::klass)
+        class_.at = static_cast<std::size_t>(std::ranges::find(class_.names, name) - class_.names.begin());
     else
         slot_ = &(*open_.back())[std::move(name)];
     return true;
@@ -276,6 +323,10 @@ bool reader::close() {
         break;
     case at::row:
         end_row();
+        where_ = at::section;
+        break;
+    case at::klass:
+        end_class();
         where_ = at::section;
         break;
     case at::building:
@@ -324,6 +375,10 @@ void reader::complete() {
         row_.add_odd(std::move(value_));
         where_ = at::row;
         return;
+    case into::class_field:
+        class_.read(value_.type_name());
+        where_ = at::klass;
+        return;
     }
 }
 
@@ -354,11 +409,8 @@ void reader::take_element() {
 
 void reader::convert(std::size_t i, json& element) {
     if (section_ == classes_section) {
-        const std::string where = fmt::format("/classes/{}", i);
-        expect_object(element, where);
-        std::string name = string(element, where, "name", true);
-        std::string key = string(element, where, "key", false);
-        out_.classes.push_back({std::move(name), std::move(key), string(element, where, "site", false)});
+        // An object is read by end_class(); anything else is refused.
+        expect_object(element, fmt::format("/classes/{}", i));
     } else if (section_ == stacks_section) {
         try {
             std::vector<frame> stack = stack_from_json(element);
@@ -375,6 +427,31 @@ void reader::convert(std::size_t i, json& element) {
         // An array is an edge_row (end_row()); anything else is refused.
         fail_row(i, element.type_name());
     }
+}
+
+void reader::end_class() {
+    const std::size_t i = count_[classes_section]++;
+    if (!errors_[classes_section].empty())
+        return;
+    const auto& names = class_fields::names;
+    for (std::size_t f = 0; f < names.size(); ++f) {
+        const char* found = class_.found[f];
+        if (found == nullptr ? f == 0 : !is_string(found)) {
+            // The pointer is formatted only for an error: a dump has thousands of classes.
+            try {
+                for (std::size_t g = 0; g < names.size(); ++g)
+                    expect_string(class_.found[g], fmt::format("/classes/{}", i), names[g], g == 0);
+            } catch (const dump_error& e) {
+                errors_[classes_section] = e.what();
+            }
+            return;
+        }
+        if (found == nullptr)
+            class_.text[f].clear();
+        else
+            escape_in_place(class_.text[f]);
+    }
+    out_.classes.push_back({std::move(class_.text[0]), std::move(class_.text[1]), std::move(class_.text[2])});
 }
 
 void reader::end_row() {
