@@ -3,10 +3,11 @@
 // truncated or hostile file must end in one clear line, never in a crash or a wrong graph.
 //
 // fencedep-graph reads hundreds of dumps of tens of thousands of edges, so the text is read as a
-// stream of SAX events rather than into one JSON document: the rows of "edges" become numbers
-// straight away, and each element of "classes" and "stacks" is parsed into a small document of its
-// own and converted at once. The checks and their order are those of reading the whole document
-// first: a syntax error anywhere wins, then the first error in the order of read().
+// stream of SAX events rather than into one JSON document: the rows of "edges" become numbers,
+// and the objects of "classes" and the frames of "stacks" are converted as their fields go by.
+// Only what is not of that shape (and the root's other members) is built as a document, for the
+// error it is. The checks and their order are those of reading the whole document first: a
+// syntax error anywhere wins, then the first error in the order of read().
 #include <algorithm>
 #include <array>
 #include <cerrno>
@@ -138,6 +139,21 @@ struct class_fields {
     }
 };
 
+// A frame object of a stack, as read: its fields' values at their places in frame_fields, and
+// which of them it has.
+struct frame_read {
+    std::array<json, frame_fields.size()> values;
+    std::array<const json*, frame_fields.size()> found{};
+    std::size_t at = frame_fields.size();  // the field being read; frame_fields.size(): another
+
+    void read(json&& value) {
+        if (at < values.size()) {
+            values[at] = std::move(value);
+            found[at] = &values[at];
+        }
+    }
+};
+
 // The SAX handler that nlohmann::json::sax_parse drives (its interface: json_sax), then read().
 class reader : checks {
 public:
@@ -188,20 +204,18 @@ public:
 
 private:
     // Where the stream is: before the document, between the members of the root object, between
-    // the elements of a section, inside an edge row or a class object, or building a value into
-    // value_.
-    enum class at { top, root, section, row, klass, building, end };
-    // What a value built into value_ is, and so where it goes when it is complete.
-    enum class into { whole, field, element, row_element, class_field };
+    // the elements of a section, inside an edge row, a class object, a stack or a frame, or
+    // building a value into value_ (which goes where it was met, from_, when it is complete).
+    enum class at { top, root, section, row, klass, stack, frame, building, end };
 
     using checks::string;
 
     bool scalar(json&& value);
     bool open(bool object);
     bool close();
-    void begin(into what) {
+    void begin() {
+        from_ = where_;
         where_ = at::building;
-        into_ = what;
     }
     json* put(json&& value);
     void complete();
@@ -209,12 +223,36 @@ private:
     void take_element();
     void end_row();
     void end_class();
+    void end_stack();
+    // Runs the checks of an element of `s`, which throw dump_error; keeps the section's first
+    // error for read(), and says whether there was none.
+    template <class checks_of>
+    bool checked(section s, checks_of&& run) {
+        try {
+            run();
+            return true;
+        } catch (const dump_error& e) {
+            errors_[s] = e.what();
+            return false;
+        }
+    }
+    // Adds the frame `convert` returns to the stack being read, or keeps its error, the first.
+    template <class conversion>
+    void add_frame(conversion&& convert) {
+        if (!stack_error_.empty())
+            return;
+        try {
+            stack_.push_back(convert());
+        } catch (const json::exception& e) {
+            stack_error_ = e.what();
+        }
+    }
     // A section's element checks the order of read() would reach it in; the first error is kept.
     void convert(std::size_t i, json& element);
 
     std::string syntax_error_;
     at where_ = at::top;
-    into into_ = into::whole;
+    at from_ = at::top;
     json root_;                 // the root object's members, but for the sections (empty arrays)
     std::string key_;           // the root member being read
     json value_;                // the value being built
@@ -225,30 +263,30 @@ private:
     std::array<std::string, sections> errors_{};  // the first error of each section's elements
     edge_row row_;
     class_fields class_;
+    // The stack being read: its frames, the error of its first faulty frame (a json::exception's
+    // what()), and the fields of the frame being read (frame_fields' order).
+    std::vector<frame> stack_;
+    std::string stack_error_;
+    frame_read frame_;
     std::vector<edge_row> rows_;
     graph_dump out_;
 };
 
 bool reader::scalar(json&& value) {
     switch (where_) {
-    case at::top:
-        begin(into::whole);
-        break;
-    case at::root:
-        begin(into::field);
-        break;
-    case at::section:
-        begin(into::element);
-        break;
     case at::row:
         row_.add_odd(std::move(value));
         return true;
     case at::klass:
         class_.read(value.type_name());
         return true;
+    case at::frame:
+        frame_.read(std::move(value));
+        return true;
     case at::building:
-    case at::end:
         break;
+    default:
+        begin();
     }
     put(std::move(value));
     if (open_.empty())
@@ -257,49 +295,34 @@ bool reader::scalar(json&& value) {
 }
 
 bool reader::open(bool object) {
-    switch (where_) {
-    case at::top:
-        if (object) {
-            root_ = json::object();
-            where_ = at::root;
-            return true;
-        }
-        begin(into::whole);
-        break;
-    case at::root:
-        for (std::size_t s = 0; s < sections && !object; ++s)
-            if (key_ == section_names[s]) {
-                start_section(static_cast<section>(s));
-                return true;
-            }
-        begin(into::field);
-        break;
-    case at::section:
-        if (!object && section_ == edges_section) {
-            row_.size = 0;
-            row_.odd_at = edge_row::no_odd;
-            where_ = at::row;
-            return true;
-        }
-        if (object && section_ == classes_section) {
-            class_.found = {};
-            class_.at = class_.names.size();
-            where_ = at::klass;
-            return true;
-        }
-        begin(into::element);
-        break;
-    case at::row:
-        begin(into::row_element);
-        break;
-    case at::klass:
-        begin(into::class_field);
-        break;
-    case at::building:
-    case at::end:
-        break;
+    if (where_ == at::top && object) {
+        root_ = json::object();
+        where_ = at::root;
+    } else if (where_ == at::root && !object && std::ranges::find(section_names, key_) != section_names.end()) {
+        start_section(static_cast<section>(std::ranges::find(section_names, key_) - section_names.begin()));
+    } else if (where_ == at::section && !object && section_ == edges_section) {
+        // The elements read from the stream itself rather than built: edge rows, class objects,
+        // stacks and their frames.
+        row_.size = 0;
+        row_.odd_at = edge_row::no_odd;
+        where_ = at::row;
+    } else if (where_ == at::section && object && section_ == classes_section) {
+        class_.found = {};
+        class_.at = class_.names.size();
+        where_ = at::klass;
+    } else if (where_ == at::section && !object && section_ == stacks_section) {
+        stack_.clear();
+        stack_error_.clear();
+        where_ = at::stack;
+    } else if (where_ == at::stack && object) {
+        frame_.found = {};
+        frame_.at = frame_fields.size();
+        where_ = at::frame;
+    } else {
+        if (where_ != at::building)
+            begin();
+        open_.push_back(put(object ? json::object() : json::array()));
     }
-    open_.push_back(put(object ? json::object() : json::array()));
     return true;
 }
 
@@ -308,6 +331,8 @@ bool reader::key(json::string_t& name) {
         key_ = std::move(name);
     else if (where_ == at::klass)
         class_.at = static_cast<std::size_t>(std::ranges::find(class_.names, name) - class_.names.begin());
+    else if (where_ == at::frame)
+        frame_.at = static_cast<std::size_t>(std::ranges::find(frame_fields, name) - frame_fields.begin());
     else
         slot_ = &(*open_.back())[std::move(name)];
     return true;
@@ -329,13 +354,20 @@ bool reader::close() {
         end_class();
         where_ = at::section;
         break;
+    case at::frame:
+        add_frame([&] { return frame_from_fields(frame_.found); });
+        where_ = at::stack;
+        break;
+    case at::stack:
+        end_stack();
+        where_ = at::section;
+        break;
     case at::building:
         open_.pop_back();
         if (open_.empty())
             complete();
         break;
-    case at::top:
-    case at::end:
+    default:
         break;
     }
     return true;
@@ -356,29 +388,36 @@ json* reader::put(json&& value) {
     return &parent.back();
 }
 
+// value_ is complete: it goes where it was met.
 void reader::complete() {
-    switch (into_) {
-    case into::whole:
+    where_ = from_;
+    switch (from_) {
+    case at::top:
         root_ = std::move(value_);
         where_ = at::end;
-        return;
-    case into::field:
+        break;
+    case at::root:
         // A later member of the same name replaces an earlier one, as in a parsed document.
         root_[key_] = std::move(value_);
-        where_ = at::root;
-        return;
-    case into::element:
+        break;
+    case at::section:
         take_element();
-        where_ = at::section;
-        return;
-    case into::row_element:
+        break;
+    case at::row:
         row_.add_odd(std::move(value_));
-        where_ = at::row;
-        return;
-    case into::class_field:
+        break;
+    case at::klass:
         class_.read(value_.type_name());
-        where_ = at::klass;
-        return;
+        break;
+    case at::stack:
+        // Not an object: frame_from_json() refuses it.
+        add_frame([&] { return frame_from_json(value_); });
+        break;
+    case at::frame:
+        frame_.read(std::move(value_));
+        break;
+    default:
+        break;
     }
 }
 
@@ -400,11 +439,7 @@ void reader::take_element() {
     const std::size_t i = count_[section_]++;
     if (!errors_[section_].empty())
         return;
-    try {
-        convert(i, value_);
-    } catch (const dump_error& e) {
-        errors_[section_] = e.what();
-    }
+    checked(section_, [&] { convert(i, value_); });
 }
 
 void reader::convert(std::size_t i, json& element) {
@@ -412,14 +447,9 @@ void reader::convert(std::size_t i, json& element) {
         // An object is read by end_class(); anything else is refused.
         expect_object(element, fmt::format("/classes/{}", i));
     } else if (section_ == stacks_section) {
+        // An array is read by end_stack(); stack_from_json() refuses anything else.
         try {
-            std::vector<frame> stack = stack_from_json(element);
-            for (frame& f : stack) {
-                escape_in_place(f.function);
-                escape_in_place(f.file);
-                escape_in_place(f.module);
-            }
-            out_.stacks.push_back(std::move(stack));
+            stack_from_json(element);
         } catch (const json::exception& e) {
             fail(fmt::format("/stacks/{}", i), e.what());
         }
@@ -438,12 +468,10 @@ void reader::end_class() {
         const char* found = class_.found[f];
         if (found == nullptr ? f == 0 : !is_string(found)) {
             // The pointer is formatted only for an error: a dump has thousands of classes.
-            try {
+            checked(classes_section, [&] {
                 for (std::size_t g = 0; g < names.size(); ++g)
                     expect_string(class_.found[g], fmt::format("/classes/{}", i), names[g], g == 0);
-            } catch (const dump_error& e) {
-                errors_[classes_section] = e.what();
-            }
+            });
             return;
         }
         if (found == nullptr)
@@ -454,20 +482,34 @@ void reader::end_class() {
     out_.classes.push_back({std::move(class_.text[0]), std::move(class_.text[1]), std::move(class_.text[2])});
 }
 
+void reader::end_stack() {
+    const std::size_t i = count_[stacks_section]++;
+    if (!errors_[stacks_section].empty())
+        return;
+    if (!checked(stacks_section, [&] {
+            if (!stack_error_.empty())
+                fail(fmt::format("/stacks/{}", i), stack_error_);
+        }))
+        return;
+    for (frame& f : stack_) {
+        escape_in_place(f.function);
+        escape_in_place(f.file);
+        escape_in_place(f.module);
+    }
+    out_.stacks.push_back(std::move(stack_));
+}
+
 void reader::end_row() {
     const std::size_t i = count_[edges_section]++;
     // A row with an odd element is refused by read(), at that element or before: the rows after
     // it are not looked at.
     if (!errors_[edges_section].empty() || (!rows_.empty() && rows_.back().odd_at != edge_row::no_odd))
         return;
-    try {
-        if (row_.size < 5 || row_.size > 6)
-            fail_row(i, fmt::format("an array of {}", row_.size));
-    } catch (const dump_error& e) {
-        errors_[edges_section] = e.what();
-        return;
-    }
-    rows_.push_back(std::move(row_));
+    if (checked(edges_section, [&] {
+            if (row_.size < 5 || row_.size > 6)
+                fail_row(i, fmt::format("an array of {}", row_.size));
+        }))
+        rows_.push_back(std::move(row_));
 }
 
 graph_dump reader::read() {
