@@ -340,36 +340,31 @@ bool reader::key(json::string_t& name) {
 
 bool reader::close() {
     switch (where_) {
-    case at::root:
-        where_ = at::end;
-        break;
-    case at::section:
-        where_ = at::root;
-        break;
-    case at::row:
-        end_row();
-        where_ = at::section;
-        break;
-    case at::klass:
-        end_class();
-        where_ = at::section;
-        break;
-    case at::frame:
-        add_frame([&] { return frame_from_fields(frame_.found); });
-        where_ = at::stack;
-        break;
-    case at::stack:
-        end_stack();
-        where_ = at::section;
-        break;
     case at::building:
         open_.pop_back();
         if (open_.empty())
             complete();
+        return true;
+    case at::frame:
+        add_frame([&] { return frame_from_fields(frame_.found); });
+        where_ = at::stack;
+        return true;
+    case at::row:
+        end_row();
+        break;
+    case at::klass:
+        end_class();
+        break;
+    case at::stack:
+        end_stack();
         break;
     default:
-        break;
+        // A section ends, or the root object.
+        where_ = where_ == at::section ? at::root : at::end;
+        return true;
     }
+    // An element of a section ends.
+    where_ = at::section;
     return true;
 }
 
