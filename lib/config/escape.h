@@ -4,10 +4,17 @@
 // it too, and the config layer sits below the report layer.
 #pragma once
 
+#include <algorithm>
 #include <string>
 #include <string_view>
 
 namespace fencedep::detail {
+
+// Whether escape() rewrites `c`.
+inline bool needs_escape(char c) {
+    const auto byte = static_cast<unsigned char>(c);
+    return c == '\\' || byte < 0x20 || byte == 0x7f;
+}
 
 // Returns `text` with control characters written as C escapes (\n, \r, \t, else \xNN, as the
 // sanitizers print them) and the backslash doubled, so that one name stays on one line of a report
@@ -33,6 +40,13 @@ inline std::string escape(std::string_view text) {
             out += c;
     }
     return out;
+}
+
+// escape() of `text`, in place. Most names need nothing and are then left as they are, without a
+// copy: fencedep-graph reads a million names from its dumps.
+inline void escape_in_place(std::string& text) {
+    if (std::ranges::any_of(text, needs_escape))
+        text = escape(text);
 }
 
 }  // namespace fencedep::detail

@@ -57,32 +57,41 @@ T checked_integer(const nlohmann::json& value, const char* name) {
     return value.get<T>();
 }
 
+// Field `at` of frame_fields, if the frame has it.
 template <class T>
-void read_field(const nlohmann::json& j, const char* name, T& out) {
-    const auto it = j.find(name);
-    if (it == j.end())
+void read_field(const std::array<const nlohmann::json*, frame_fields.size()>& values, std::size_t at, T& out) {
+    const nlohmann::json* value = values[at];
+    if (value == nullptr)
         return;
     if constexpr (std::is_integral_v<T> && !std::is_same_v<T, bool>)
-        out = checked_integer<T>(*it, name);
+        out = checked_integer<T>(*value, frame_fields[at]);
     else
-        out = it->get<T>();
+        out = value->get<T>();
 }
 }  // namespace
+
+frame frame_from_fields(const std::array<const nlohmann::json*, frame_fields.size()>& values) {
+    frame f;
+    read_field(values, 0, f.address);
+    read_field(values, 1, f.function);
+    read_field(values, 2, f.offset);
+    read_field(values, 3, f.size);
+    read_field(values, 4, f.file);
+    read_field(values, 5, f.line);
+    read_field(values, 6, f.module);
+    read_field(values, 7, f.module_offset);
+    read_field(values, 8, f.inlined);
+    return f;
+}
 
 frame frame_from_json(const nlohmann::json& j) {
     if (!j.is_object())
         throw nlohmann::json::type_error::create(302, std::string("a frame must be an object, not ") + j.type_name(), &j);
-    frame f;
-    read_field(j, "address", f.address);
-    read_field(j, "function", f.function);
-    read_field(j, "offset", f.offset);
-    read_field(j, "size", f.size);
-    read_field(j, "file", f.file);
-    read_field(j, "line", f.line);
-    read_field(j, "module", f.module);
-    read_field(j, "module_offset", f.module_offset);
-    read_field(j, "inlined", f.inlined);
-    return f;
+    std::array<const nlohmann::json*, frame_fields.size()> values{};
+    for (std::size_t at = 0; at < frame_fields.size(); ++at)
+        if (const auto it = j.find(frame_fields[at]); it != j.end())
+            values[at] = &*it;
+    return frame_from_fields(values);
 }
 
 std::vector<frame> stack_from_json(const nlohmann::json& j) {

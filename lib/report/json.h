@@ -3,6 +3,8 @@
 // SARIF, graph dumps) and by the readers of what they wrote (fencedep-graph).
 #pragma once
 
+#include <array>
+
 #include <nlohmann/json.hpp>
 
 #include <fencedep/report.h>
@@ -20,6 +22,13 @@ nlohmann::json stack_json(const std::vector<frame>& stack);
 // ignored, so that a newer writer's additions do not break an older reader.
 frame frame_from_json(const nlohmann::json& j);
 std::vector<frame> stack_from_json(const nlohmann::json& j);
+
+// The same conversion from a frame's fields, each the value of the name at its place in
+// frame_fields or nullptr if the frame has none: for a reader that has the fields as they stream
+// by rather than the object (the graph dump reader). frame_from_json() calls it.
+inline constexpr std::array<const char*, 9> frame_fields = {
+    "address", "function", "offset", "size", "file", "line", "module", "module_offset", "inlined"};
+frame frame_from_fields(const std::array<const nlohmann::json*, frame_fields.size()>& values);
 
 // What every object of the JSON Lines log says it is; a reader checks it before anything else.
 // The number goes up when a field changes meaning or goes away, not when one is added.

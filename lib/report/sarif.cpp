@@ -110,6 +110,18 @@ json code_flow(const report& r, std::size_t i) {
             {"threadFlows", json::array({{{"message", {{"text", message}}}, {"locations", std::move(steps)}}})}};
 }
 
+// SARIF's suppression object (§3.35): the rule is in a file beside the code, not in it.
+json suppression(const suppression_rule& rule) {
+    const std::string& file = suppressions_file();
+    return {
+        {"kind", "external"},
+        {"status", "accepted"},
+        {"justification", fmt::format("suppressed by rule {}:{} of {}, line {}", rule.type, rule.pattern, file, rule.line)},
+        {"location",
+         {{"physicalLocation", {{"artifactLocation", {{"uri", file_uri(file)}}}, {"region", {{"startLine", rule.line}}}}}}},
+    };
+}
+
 json result(const report& r) {
     json out = {
         {"ruleId", report_kind_name(r.kind)},
@@ -132,10 +144,14 @@ json result(const report& r) {
 
 }  // namespace
 
-std::string sarif_log(std::span<const report> reports) {
+std::string sarif_log(std::span<const sarif_entry> entries) {
     json results = json::array();
-    for (const report& r : reports)
-        results.push_back(result(r));
+    for (const sarif_entry& e : entries) {
+        json out = result(e.r);
+        if (e.suppression)
+            out["suppressions"] = json::array({suppression(*e.suppression)});
+        results.push_back(std::move(out));
+    }
     const json log = {
         {"$schema", "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json"},
         {"version", "2.1.0"},

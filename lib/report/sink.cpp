@@ -54,10 +54,11 @@ log_slot& log() {
     return *slot;
 }
 
-// The reports the SARIF log will hold, handlers' included, kept until the process exits.
+// The reports the SARIF log will hold, handlers' and suppressed ones included, kept until the
+// process exits.
 struct sarif_slot {
     std::mutex mutex;
-    std::vector<report> reports;
+    std::vector<sarif_entry> reports;
     bool written = false;
 };
 
@@ -137,6 +138,14 @@ void write_sarif() {
                                              escape(path), std::strerror(error)));
 }
 
+// Keeps `r` for the SARIF log, if there is one.
+void keep_for_sarif(const report& r, const suppression_rule* suppression) {
+    if (current_options().sarif_path.empty())
+        return;
+    std::lock_guard<std::mutex> lock(sarif().mutex);
+    sarif().reports.push_back({r, suppression});
+}
+
 // Calls the handler; if it throws, returns the line that says so, for the log.
 std::string call_handler(const report_handler& h, const report& r) {
     try {
@@ -194,9 +203,11 @@ void deliver(pending_report&& pending) {
     const report r = render(pending);
     // A suppressed report is the user's decision that it needs no action: it reaches neither the
     // handler nor the log, and counts neither in splat_count() nor for the exit status, only in
-    // the exit-time summary.
-    if (suppressed(r))
+    // the exit-time summary and, marked as suppressed, in the SARIF log, where an audit finds it.
+    if (const suppression_rule* rule = suppressed(r)) {
+        keep_for_sarif(r, rule);
         return;
+    }
     if (r.is_splat)
         splats.fetch_add(1, std::memory_order_relaxed);
     report_handler h;
@@ -204,10 +215,7 @@ void deliver(pending_report&& pending) {
         std::lock_guard<std::mutex> lock(handler().mutex);
         h = handler().handler;
     }
-    if (!current_options().sarif_path.empty()) {
-        std::lock_guard<std::mutex> lock(sarif().mutex);
-        sarif().reports.push_back(r);
-    }
+    keep_for_sarif(r, nullptr);
     // A handler that threw is treated as if there were none, so that the report is not lost: the
     // exception cannot travel on, since the lock functions that got here are noexcept.
     const std::string thrown = h ? call_handler(h, r) : std::string{};

@@ -226,15 +226,17 @@ void load_suppressions() {
     loaded().rules = std::move(parsed.rules);
 }
 
-bool suppressed(const report& r) {
+const suppression_rule* suppressed(const report& r) {
     for (const suppression_rule& rule : loaded().rules) {
         if (suppresses(rule, r)) {
             rule.hits->fetch_add(1, std::memory_order_relaxed);
-            return true;
+            return &rule;
         }
     }
-    return false;
+    return nullptr;
 }
+
+const std::string& suppressions_file() { return loaded().file; }
 
 std::string suppressions_summary() {
     const loaded_rules& l = loaded();

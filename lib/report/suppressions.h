@@ -50,9 +50,13 @@ bool suppresses(const suppression_rule& rule, const report& r);
 // before any report can be made.
 void load_suppressions();
 
-// If a loaded rule holds `r` back, counts it against that rule and returns true. Reads rules that
-// are fixed after start-up: takes no lock.
-bool suppressed(const report& r);
+// If a loaded rule holds `r` back, counts it against that rule and returns it (the first in file
+// order that matches), else nullptr. Rules live until the process exits. Reads rules that are
+// fixed after start-up: takes no lock.
+const suppression_rule* suppressed(const report& r);
+
+// The path of the loaded suppressions file, as the suppressions option gave it.
+const std::string& suppressions_file();
 
 // The exit-time summary, "fencedep: N reports suppressed by M rules", then with print_suppressions
 // the rules that matched and how often; empty when nothing was suppressed.

@@ -184,6 +184,44 @@ TEST_CASE("bad dumps are refused with the file, the position and what is accepte
     CHECK(with(R"("program":"p",)", "") == R"(dump.json: at /: missing field "program")");
 }
 
+// The reader reads a stream of parse events, not a document: the error it reports must still be
+// the one reading the whole document first would, in any order of the fields (the writer sorts
+// them: "classes", "edges", "format", ..., "stacks").
+TEST_CASE("of several faults in a dump, the reader reports the first in the order of the fields") {
+    const auto with = [](std::vector<std::pair<std::string, std::string>> changes) {
+        std::string text = valid;
+        for (const auto& [from, to] : changes)
+            text.replace(text.find(from), from.size(), to);
+        return refusal(text);
+    };
+    // A syntax error anywhere comes first.
+    CHECK(with({{R"({"name":"a"})", R"({"name":7})"}, {"]]}", "]]"}})
+              .starts_with("dump.json: at byte 176: not valid JSON: "));
+    // The format before the classes, even when they come first in the file.
+    CHECK(refusal(R"({"classes":[{"name":7}],"format":"fencedep-graph/2"})") ==
+          R"(dump.json: at /format: not a fencedep graph dump: expected "fencedep-graph/1", found "fencedep-graph/2")");
+    // An edge's stack index is checked against the stacks that follow the edges.
+    CHECK(refusal(R"({"chains":0,"classes":[{"name":"a"},{"name":"b"}],"edges":[[0,1,0,0,1]],)"
+                  R"("format":"fencedep-graph/1","pid":1,"program":"p","stacks":[[],[]],"time":"t"})")
+              .empty());
+    // The first faulty edge row, and in it the first faulty element, whatever the others hold.
+    CHECK(with({{"[[0,1,0,0,0]]", R"([[0,5,0,0,0],[0,"x",0,0,0]])"}}) ==
+          "dump.json: at /edges/0/1: expected a class index from 0 to 1, found 5");
+    CHECK(with({{"[[0,1,0,0,0]]", R"([[0,1,0,0,0],[9,{"a":[1]},0,0,0]])"}}) ==
+          "dump.json: at /edges/1/0: expected a class index from 0 to 1, found 9");
+    CHECK(with({{"[[0,1,0,0,0]]", R"([[0,1,0,0,0],[1,{"a":[1]},0,0,0]])"}}) ==
+          R"(dump.json: at /edges/1/1: expected a class index from 0 to 1, found {"a":[1]})");
+    CHECK(with({{"[[0,1,0,0,0]]", R"([[0,1,0,0,0],[1,0,0,0,0,[]],7])"}}) ==
+          "dump.json: at /edges/1/5: expected a context string, found array");
+    // The classes before the stacks and the edges; in a class, "name" before "key" and "site".
+    CHECK(with({{R"({"name":"b"})", R"({"site":1,"key":[],"name":"b"})"}, {"[[0,1,0,0,0]]", "[7]"}}) ==
+          "dump.json: at /classes/1/key: expected a string, found array");
+    CHECK(with({{R"({"name":"b"})", R"({"site":1})"}}) == R"(dump.json: at /classes/1: missing field "name")");
+    // A later field of the same name replaces an earlier one, as in a parsed document.
+    CHECK(with({{R"({"name":"b"})", R"({"name":7,"name":"b"})"}}).empty());
+    CHECK(with({{R"("edges":[[0,1,0,0,0]])", R"("edges":[[0,0,0,0,0]],"edges":[[1,0,0,0,0]])"}}).empty());
+}
+
 TEST_CASE("read_dump names a file it cannot open") {
     CHECK_THROWS_WITH_AS(fencedep::detail::read_dump("/nonexistent-dir/x.json"),
                          "/nonexistent-dir/x.json: cannot open: No such file or directory", dump_error);

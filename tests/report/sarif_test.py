@@ -2,9 +2,10 @@
 # SPDX-License-Identifier: MIT
 # sarif_path: the SARIF log a run leaves, validated against the SARIF 2.1.0 JSON schema and read
 # as a code-scanning service reads it (rules, results, primary locations, code flows). Also: it
-# is written when the report layer changes the exit status, holds the reports of every thread
-# and those a report handler took, is written before abort_on_splat's abort, and a path it cannot
-# be written to is named on stderr.
+# is written when the report layer changes the exit status, holds the reports of every thread,
+# those a report handler took and, marked with their suppression, those a suppressions file held
+# back; it is written before abort_on_splat's abort, and a path it cannot be written to is named
+# on stderr.
 # Usage: sarif_test.py PROBE SCHEMA
 import json
 import os
@@ -126,6 +127,30 @@ class Sarif(unittest.TestCase):
         location = r["locations"][0]["physicalLocation"]
         self.assertTrue(location["artifactLocation"]["uri"].endswith("report_probe"), location)
         self.assertGreater(location["address"]["relativeAddress"], 0)
+
+    def test_a_suppressed_report_stays_in_it_with_its_suppression(self):
+        with tempfile.TemporaryDirectory() as directory:
+            rules = os.path.join(directory, "fencedep.supp")
+            with open(rules, "w", encoding="utf-8") as f:
+                f.write("# the probe locks twice on purpose\nrecursive:^twice$\n")
+            result, log = self.run_probe("kinds", options=f"suppressions={rules}")
+        # The cycles still fail the run; the suppressed report is counted in the summary only.
+        self.assertEqual(result.returncode, 66, result.stderr)
+        self.assertTrue(result.stderr.endswith("\nfencedep: 1 report suppressed by 1 rule\n"), result.stderr[-300:])
+        self.assertNotIn("recursive locking", result.stderr)
+        results = log["runs"][0]["results"]
+        self.assertEqual([r["ruleId"] for r in results],
+                         ["circular_dependency", "circular_dependency", "recursive_locking",
+                          "fence_container_nesting"])
+        self.assertEqual(results[2]["suppressions"], [{
+            "kind": "external",
+            "status": "accepted",
+            "justification": f"suppressed by rule recursive:^twice$ of {rules}, line 2",
+            "location": {"physicalLocation": {"artifactLocation": {"uri": "file://" + rules},
+                                              "region": {"startLine": 2}}},
+        }])
+        for r in results[:2] + results[3:]:
+            self.assertNotIn("suppressions", r)
 
     def test_a_run_without_reports_has_an_empty_log(self):
         result, log = self.run_probe("clean")

@@ -3,7 +3,8 @@
 
 #include <algorithm>
 #include <deque>
-#include <exception>
+#include <future>
+#include <iterator>
 #include <set>
 #include <thread>
 
@@ -19,17 +20,17 @@ unsigned kind_of(bool shared_held, lock_kind taken) {
 }
 
 // A stack's identity across runs: everything but the addresses, which move with each load.
-std::string stack_identity(const std::vector<frame>& stack) {
-    std::string id;
+void stack_identity(const std::vector<frame>& stack, std::string& id) {
+    id.clear();
     for (const frame& f : stack)
-        id += fmt::format("{}\x1f{}\x1f{}\x1f{}\x1f{}\x1f{}\x1f{}\x1e", f.function, f.offset, f.file, f.line, f.module,
-                          f.module_offset, f.inlined);
-    return id;
+        fmt::format_to(std::back_inserter(id), "{}\x1f{}\x1f{}\x1f{}\x1f{}\x1f{}\x1f{}\x1e", f.function, f.offset, f.file,
+                       f.line, f.module, f.module_offset, f.inlined);
 }
 }  // namespace
 
 std::uint32_t merged_graph::intern_stack(std::vector<frame>&& stack) {
-    const auto [at, added] = stack_ids_.try_emplace(stack_identity(stack), static_cast<std::uint32_t>(stacks_.size()));
+    stack_identity(stack, identity_);
+    const auto [at, added] = stack_ids_.try_emplace(identity_, static_cast<std::uint32_t>(stacks_.size()));
     if (added)
         stacks_.push_back(std::move(stack));
     return at->second;
@@ -42,8 +43,8 @@ void merged_graph::add(graph_dump&& dump, const std::string& file) {
     std::vector<std::uint32_t> ids(dump.classes.size());
     for (std::size_t i = 0; i < dump.classes.size(); ++i) {
         auto& c = dump.classes[i];
-        const std::string identity = c.name + '\0' + c.key + '\0' + c.site;
-        const auto [at, added] = class_ids_.try_emplace(identity, static_cast<std::uint32_t>(classes_.size()));
+        identity_.assign(c.name).append(1, '\0').append(c.key).append(1, '\0').append(c.site);
+        const auto [at, added] = class_ids_.try_emplace(identity_, static_cast<std::uint32_t>(classes_.size()));
         if (added) {
             classes_.push_back({std::move(c.name), std::move(c.key), std::move(c.site)});
             out_.emplace_back();
@@ -55,51 +56,40 @@ void merged_graph::add(graph_dump&& dump, const std::string& file) {
     for (graph_dump::edge& e : dump.edges) {
         const std::uint32_t from = ids[e.from];
         const std::uint32_t to = ids[e.to];
-        const auto [at, added] =
-            edge_ids_.try_emplace(std::uint64_t{from} << 32 | to, static_cast<std::uint32_t>(edges_.size()));
+        const auto [at, added] = edge_ids_.try_emplace(std::uint64_t{from} << 32 | to,
+                                                       edge_slot{static_cast<std::uint32_t>(edges_.size()), 0});
+        edge_slot& slot = at->second;
         if (added) {
             edges_.push_back({from, to, {}});
-            out_[from].push_back(at->second);
+            out_[from].push_back(slot.index);
         }
-        edge& merged = edges_[at->second];
         for (graph_dump::dependency& d : e.dependencies) {
-            const unsigned kind = kind_of(d.shared_held, d.taken);
-            const bool known = std::ranges::any_of(
-                merged.dependencies, [&](const dependency& m) { return kind_of(m.shared_held, m.taken) == kind; });
-            if (known)
+            const unsigned kind = 1u << kind_of(d.shared_held, d.taken);
+            if (slot.kinds & kind)
                 continue;
+            slot.kinds |= kind;
             if (stack_ids[d.stack] == UINT32_MAX)
                 stack_ids[d.stack] = intern_stack(std::move(dump.stacks[d.stack]));
-            merged.dependencies.push_back({d.shared_held, d.taken, stack_ids[d.stack], std::move(d.context), run_id});
+            edges_[slot.index].dependencies.push_back(
+                {d.shared_held, d.taken, stack_ids[d.stack], std::move(d.context), run_id});
         }
     }
 }
 
 merged_graph merge_dumps(const std::vector<std::string>& files) {
-    // Parsing dominates; it runs on every core, a batch of files at a time, so that memory holds
-    // the union and one batch of parsed dumps. Joining stays in the order given.
-    const std::size_t workers = std::max(1u, std::thread::hardware_concurrency());
+    // Parsing dominates; it runs on every core, a dump per core ahead of the join, which overlaps
+    // it and stays in the order given (so does the error reported: the first in that order).
+    // Memory holds the union and the dumps ahead.
+    const std::size_t ahead = std::max(1u, std::thread::hardware_concurrency());
+    std::deque<std::future<graph_dump>> parsing;
+    std::size_t next = 0;
     merged_graph g;
-    for (std::size_t first = 0; first < files.size(); first += workers) {
-        const std::size_t count = std::min(workers, files.size() - first);
-        std::vector<graph_dump> dumps(count);
-        std::vector<std::exception_ptr> errors(count);
-        std::vector<std::thread> threads;
-        for (std::size_t i = 0; i < count; ++i)
-            threads.emplace_back([&, i] {
-                try {
-                    dumps[i] = detail::read_dump(files[first + i]);
-                } catch (...) {
-                    errors[i] = std::current_exception();
-                }
-            });
-        for (std::thread& t : threads)
-            t.join();
-        for (std::size_t i = 0; i < count; ++i) {
-            if (errors[i])
-                std::rethrow_exception(errors[i]);
-            g.add(std::move(dumps[i]), files[first + i]);
-        }
+    for (const std::string& file : files) {
+        for (; next < files.size() && parsing.size() < ahead; ++next)
+            parsing.push_back(std::async(std::launch::async, [&path = files[next]] { return detail::read_dump(path); }));
+        graph_dump dump = parsing.front().get();
+        parsing.pop_front();
+        g.add(std::move(dump), file);
     }
     return g;
 }

@@ -61,11 +61,18 @@ private:
     std::vector<lock_class> classes_;
     std::unordered_map<std::string, std::uint32_t> class_ids_;
     std::vector<edge> edges_;
-    std::unordered_map<std::uint64_t, std::uint32_t> edge_ids_;
+    // Per (from << 32 | to), the edge's index and the kinds its dependencies have (bit kind_of()):
+    // a dump's edges are mostly known already, and are then passed over with this one look-up.
+    struct edge_slot {
+        std::uint32_t index;
+        std::uint8_t kinds;
+    };
+    std::unordered_map<std::uint64_t, edge_slot> edge_ids_;
     std::vector<std::vector<std::uint32_t>> out_;
     std::vector<std::vector<frame>> stacks_;
     std::unordered_map<std::string, std::uint32_t> stack_ids_;
     std::uint64_t chains_ = 0;
+    std::string identity_;  // add()'s buffer for a class's or a stack's identity
 };
 
 // Reads every dump (in parallel, joined in the order given) into one graph. Throws
