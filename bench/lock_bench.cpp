@@ -188,6 +188,26 @@ void construct_in_library(benchmark::State& state) {
 }
 BENCHMARK(construct_in_library);
 
+// reset() after a small test case (three locks nested in one order): what every case of a suite
+// pays when the doctest or GoogleTest adapter starts it from a fresh validator.
+void reset_after_test_case(benchmark::State& state) {
+    static fencedep::lock_class_key keys[3];
+    fencedep::mutex a{"reset a", keys[0]};
+    fencedep::mutex b{"reset b", keys[1]};
+    fencedep::mutex c{"reset c", keys[2]};
+    for (auto _ : state) {
+        state.PauseTiming();
+        fencedep::enable(true);
+        {
+            const std::scoped_lock nested(a, b, c);
+        }
+        state.ResumeTiming();
+        fencedep::reset();
+    }
+    fencedep::enable(false);
+}
+BENCHMARK(reset_after_test_case)->Unit(benchmark::kMicrosecond);
+
 }  // namespace
 
 int main(int argc, char** argv) {

@@ -2,10 +2,11 @@
 // The chain cache: the set of lock sequences already validated, readable without any lock.
 #pragma once
 
+#include <sys/mman.h>
+
 #include <atomic>
 #include <bit>
 #include <cstdint>
-#include <new>
 
 namespace fencedep::detail {
 
@@ -22,20 +23,26 @@ class chain_cache {
 public:
     bool init(std::uint32_t capacity) {
         const std::uint64_t slots = std::bit_ceil(std::uint64_t{capacity} * 2);
-        auto* table = new (std::nothrow) std::atomic<std::uint64_t>[slots];
-        if (!table)
+        // Anonymous memory reads as zeros (empty slots) and takes room only where keys land, so
+        // a big max_chains costs nothing until chains fill it.
+        void* table = mmap(nullptr, slots * sizeof(std::uint64_t), PROT_READ | PROT_WRITE,
+                           MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+        if (table == MAP_FAILED)
             return false;
-        delete[] slots_;
-        slots_ = table;
+        if (slots_)
+            munmap(slots_, (mask_ + 1) * sizeof(std::uint64_t));
+        slots_ = static_cast<std::atomic<std::uint64_t>*>(table);
         mask_ = slots - 1;
         capacity_ = capacity;
-        clear();
+        count_ = 0;
         return true;
     }
 
+    // Gives the pages back: they read as zeros again, so reset() costs a system call rather
+    // than a pass over the whole table.
     void clear() {
-        for (std::uint64_t i = 0; i <= mask_; ++i)
-            slots_[i].store(0, std::memory_order_relaxed);
+        if (count_ != 0)
+            madvise(slots_, (mask_ + 1) * sizeof(std::uint64_t), MADV_DONTNEED);
         count_ = 0;
     }
 
