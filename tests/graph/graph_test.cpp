@@ -315,9 +315,10 @@ TEST_CASE("graph: recursive readers in both orders, then exclusive cycles elsewh
     REQUIRE(g.find_path(2, 1, false, true, path));
     CHECK(path_classes(g, path) == std::vector<std::uint32_t>{2, 1});
 
-    // Into the component from a class ordered after it: 6 -> 7 -> ... and 5 -> 6 are fine, 7 -> 2
-    // then 2 -> 5 -> 6 -(SR)-> 7 -> 2 arrives at 7 recursively and leaves it shared: no strong cycle
-    // and one component of five; an exclusive 7 -> 1 from there closes one.
+    // Into the component from classes ordered after it: 5 -> 6 goes forward; 7 -> 2 closes the plain
+    // cycle 2 -> 5 -> 6 -(SR)-> 7 -> 2, which arrives at 7 as a recursive reader and leaves it
+    // shared: no strong cycle, and one component of five. Inside it, 6 -> 1 closes the strong
+    // cycle 1 -(ER)-> 2 -> 5 -> 6 -> 1.
     REQUIRE(g.add_edge(5, 6, 0, en) != graph::none);
     REQUIRE(g.may_close_cycle(7, 2));
     CHECK_FALSE(g.find_path(2, 7, false, false, path));
