@@ -315,6 +315,8 @@ std::uint32_t event::register_class(lock_class_key* key, unsigned subclass, cons
     if (subclass != 0)
         printed += fmt::format("/{}", subclass);
     const std::uint32_t id = ++e_.class_count;
+    if (id == e_.classes.size())
+        e_.classes.emplace_back();
     e_.classes[id] = lock_class{key, subclass, std::move(base), version, std::move(printed), identity.site_name};
     key->cached_class[subclass].store((std::uint64_t{hot.generation} << 32) | id, std::memory_order_release);
     return id;

@@ -137,6 +137,10 @@ void event::explain_recursion(pending_report& r, const lock_class& c) const {
 // a reader. So two recursive readers taken in opposite orders around a lock are no cycle, while
 // the same with a non-recursive reader or a writer on either side is one.
 //
+// The graph's order (graph.h) says when no path next -> prev can exist, plain or strong, and
+// the search is skipped; it keeps the search only for dependencies against the order that a
+// path may close, so the splat still shows the shortest cycle.
+//
 // A dependency of a kind an edge already has needs no search: a cycle through it would have been
 // found when the last edge of that cycle was added. A same-class "dependency" is a read
 // recursion the held-stack rule allowed; it adds nothing the search could use.
@@ -155,7 +159,8 @@ event::dependency event::add_dependency(const held_lock& prev, std::uint32_t nex
     if (existing != graph::none && (g.at(existing).deps & dep))
         return dependency::recorded;
     std::vector<graph::step> path;
-    if (g.find_path(next, prev.class_id, kind == lock_kind::recursive_read, prev.kind == lock_kind::write, path)) {
+    if (g.may_close_cycle(prev.class_id, next) &&
+        g.find_path(next, prev.class_id, kind == lock_kind::recursive_read, prev.kind == lock_kind::write, path)) {
         // Report each distinct cycle once: identify it by its classes, rotated to start at the
         // smallest id, so the same cycle closed from any of its edges is one report.
         std::vector<std::uint64_t> cycle{prev.class_id};

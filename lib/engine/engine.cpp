@@ -55,8 +55,8 @@ namespace {
 
 bool allocate_tables(engine_state& e) {
     const options& o = current_options();
-    e.classes.reset(new (std::nothrow) lock_class[o.max_classes + 1]);
-    e.ready = e.classes && e.dependencies.init(o.max_classes, o.max_edges) && hot.chains.init(o.max_chains);
+    e.dependencies.init(o.max_classes, o.max_edges);
+    e.ready = hot.chains.init(o.max_chains);
     if (!e.ready) {
         static const char message[] = "fencedep: cannot allocate the validator's tables; validation is off\n";
         [[maybe_unused]] auto written = write(STDERR_FILENO, message, sizeof message - 1);

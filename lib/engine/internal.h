@@ -5,7 +5,6 @@
 
 #include <cstdint>
 #include <initializer_list>
-#include <memory>
 #include <mutex>
 #include <optional>
 #include <set>
@@ -99,7 +98,9 @@ struct engine_state {
     bool stepped_aside = false;  // a table filled up; validation stays off until reset()
     bool log_open = false;       // the log named by log_path was opened (once per process)
 
-    std::unique_ptr<lock_class[]> classes;  // index = class id; 0 unused
+    // Index = class id; 0 unused. Grows with registrations and never shrinks: reset() empties the
+    // entries, so an id read before a reset() names an empty class rather than one past the end.
+    std::vector<lock_class> classes = std::vector<lock_class>(1);
     std::uint32_t class_count = 0;
     std::unordered_map<std::string, std::uint32_t> name_versions;
     graph dependencies;

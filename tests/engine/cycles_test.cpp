@@ -49,6 +49,44 @@ TEST_CASE("each distinct cycle is reported once") {
     CHECK(fencedep::splat_count() == 1);
 }
 
+// The graph's order lets a new edge skip the search when no path can close a cycle; a cycle
+// through recursive readers is no deadlock and goes into the graph, so the graph is no DAG and
+// the order must keep the searches that cycle needs.
+TEST_CASE("a cycle through recursive readers keeps the searches for the cycles beside and through it") {
+    capture cap;
+    engine_test::lettered_locks<fencedep::rwlock> l;
+    // A written then B read; B read then A read: readers never block recursive readers.
+    l.a.lock();
+    l.b.lock_shared();
+    l.b.unlock_shared();
+    l.a.unlock();
+    l.b.lock_shared();
+    l.a.lock_shared();
+    l.a.unlock_shared();
+    l.b.unlock_shared();
+    REQUIRE(cap.kinds() == "");
+
+    SUBCASE("an exclusive cycle elsewhere") {
+        lock_unlock_2(l.c, l.d);
+        lock_unlock_2(l.d, l.c);
+        REQUIRE(cap.kinds() == "circular_dependency");
+        CHECK(classes_of(cap.at(0)) == "D, C");
+    }
+    SUBCASE("an exclusive cycle through the readers' cycle") {
+        // A -(read)-> B -(write)-> E, then E -> A: B is left exclusively, so the path is strong.
+        lock_unlock_2(l.b, l.e);
+        lock_unlock_2(l.e, l.a);
+        REQUIRE(cap.kinds() == "circular_dependency");
+        CHECK(classes_of(cap.at(0)) == "E, B, A");
+    }
+    SUBCASE("a writer inside the readers' cycle") {
+        // B written under A: B -(read)-> A closes at A, which is held exclusively.
+        lock_unlock_2(l.a, l.b);
+        REQUIRE(cap.kinds() == "circular_dependency");
+        CHECK(classes_of(cap.at(0)) == "A, B");
+    }
+}
+
 TEST_CASE("validation goes on after a report") {
     capture cap;
     locks l;

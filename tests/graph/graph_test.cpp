@@ -45,6 +45,21 @@ struct reference {
                 return &e;
         return nullptr;
     }
+    // Whether any path from -> to exists, strong or not (from != to).
+    bool plain_path(std::uint32_t from, std::uint32_t to) const {
+        std::vector<bool> seen(classes + 1);
+        std::vector<std::uint32_t> todo{from};
+        while (!todo.empty()) {
+            const std::uint32_t c = todo.back();
+            todo.pop_back();
+            for (const auto& e : edges)
+                if (e.from == c && !seen[e.to]) {
+                    seen[e.to] = true;
+                    todo.push_back(e.to);
+                }
+        }
+        return seen[to];
+    }
     // Number of edges on a shortest strong path from `from` to `to`, or -1. `start` is the kind
     // `from` is taken as (er for a recursive reader, else 0); `to_any` as in graph::find_path.
     int distance(std::uint32_t from, std::uint32_t to, std::uint8_t start, bool to_any) const {
@@ -92,7 +107,7 @@ std::vector<std::uint32_t> path_classes(const graph& g, const std::vector<graph:
 
 TEST_CASE("graph: shortest path is found and is the shortest") {
     graph g;
-    REQUIRE(g.init(16, 64));
+    g.init(16, 64);
     // 1 -> 2 -> 3 -> 4 -> 5 and a shortcut 2 -> 5.
     for (auto [a, b] : std::vector<std::pair<std::uint32_t, std::uint32_t>>{{1, 2}, {2, 3}, {3, 4}, {4, 5}, {2, 5}})
         REQUIRE(g.add_edge(a, b, 0, en) != graph::none);
@@ -107,7 +122,7 @@ TEST_CASE("graph: shortest path is found and is the shortest") {
 
 TEST_CASE("graph: a full edge table refuses the edge and keeps the rest") {
     graph g;
-    REQUIRE(g.init(8, 2));
+    g.init(8, 2);
     CHECK(g.add_edge(1, 2, 0, en) != graph::none);
     CHECK(g.add_edge(2, 3, 0, en) != graph::none);
     CHECK(g.add_edge(3, 4, 0, en) == graph::none);
@@ -123,7 +138,7 @@ TEST_CASE("graph: a full edge table refuses the edge and keeps the rest") {
 
 TEST_CASE("graph: a recursive reader's arrival cannot leave shared") {
     graph g;
-    REQUIRE(g.init(8, 16));
+    g.init(8, 16);
     std::vector<graph::step> path;
     // 1 -(ER)-> 2 -(SN)-> 3: 2 was entered as a recursive reader, left while held shared.
     REQUIRE(g.add_edge(1, 2, 0, er) != graph::none);
@@ -149,7 +164,7 @@ TEST_CASE("graph: randomized differential test of strong paths against the naive
         std::mt19937 rng(seed);
         const std::uint32_t classes = 4 + rng() % 30;
         graph g;
-        REQUIRE(g.init(classes, 4096));
+        g.init(classes, 4096);
         reference ref{classes, {}};
         std::vector<graph::step> path;
         for (int step = 0; step < 300; ++step) {
@@ -165,6 +180,9 @@ TEST_CASE("graph: randomized differential test of strong paths against the naive
             const bool cycle = g.find_path(b, a, b_recursive, a_exclusive, path);
             const int expected = ref.distance(b, a, b_recursive ? er : 0, a_exclusive);
             REQUIRE(cycle == (expected > 0));
+            // The order skips the search exactly when no plain path b -> a exists and a and b
+            // are not joined by a plain cycle already.
+            REQUIRE(g.may_close_cycle(a, b) == (ref.plain_path(b, a) || g.same_component(a, b)));
             if (cycle) {
                 const auto walk = path_classes(g, path);
                 REQUIRE(static_cast<int>(path.size()) == expected);
@@ -195,6 +213,10 @@ TEST_CASE("graph: randomized differential test of strong paths against the naive
             }
         }
         CHECK(g.edge_count() == ref.edges.size());
+        // The components are exactly the classes joined by plain cycles.
+        for (std::uint32_t a = 1; a <= classes; ++a)
+            for (std::uint32_t b = a + 1; b <= classes; ++b)
+                REQUIRE(g.same_component(a, b) == (ref.plain_path(a, b) && ref.plain_path(b, a)));
         // Strong reachability agrees for every pair and start at the end.
         for (std::uint32_t a = 1; a <= classes; ++a)
             for (std::uint32_t b = 1; b <= classes; ++b)
@@ -203,4 +225,161 @@ TEST_CASE("graph: randomized differential test of strong paths against the naive
                         REQUIRE(g.find_path(a, b, recursive, false, path) ==
                                 (ref.distance(a, b, recursive ? er : 0, false) > 0));
     }
+}
+
+TEST_CASE("graph: an edge with the order needs no search, one against it reorders") {
+    graph g;
+    g.init(16, 64);
+    REQUIRE(g.add_edge(1, 2, 0, en) != graph::none);
+    REQUIRE(g.add_edge(2, 3, 0, en) != graph::none);
+    CHECK_FALSE(g.may_close_cycle(1, 3));
+    CHECK(g.may_close_cycle(3, 1));
+    // 5 -> 4 goes against the ids' order, but nothing joins them: no search, then a reorder after
+    // which 4 -> 5 is the edge that may close a cycle.
+    CHECK_FALSE(g.may_close_cycle(5, 4));
+    REQUIRE(g.add_edge(5, 4, 0, en) != graph::none);
+    CHECK(g.may_close_cycle(4, 5));
+    CHECK_FALSE(g.may_close_cycle(5, 4));
+    // 3 -> 5 and 4 -> 1 are unrelated to each other until both are in: then 1 ... 3 -> 5 -> 4 -> 1.
+    REQUIRE(g.add_edge(3, 5, 0, en) != graph::none);
+    CHECK(g.may_close_cycle(4, 1));
+    std::vector<graph::step> path;
+    REQUIRE(g.find_path(1, 4, false, true, path));
+    CHECK(path_classes(g, path) == std::vector<std::uint32_t>{1, 2, 3, 5, 4});
+}
+
+TEST_CASE("graph: a cycle closed after a run of reorderings is still searched for") {
+    graph g;
+    g.init(64, 256);
+    // A chain built from its end, each edge against the order of ids: 40 -> 39 -> ... -> 1, with
+    // branches off it built in between, so that every step moves a region.
+    for (std::uint32_t c = 40; c > 1; --c) {
+        CHECK_FALSE(g.may_close_cycle(c, c - 1));
+        REQUIRE(g.add_edge(c, c - 1, 0, en) != graph::none);
+        if (c % 5 == 0) {
+            CHECK_FALSE(g.may_close_cycle(c - 1, 40 + c / 5));
+            REQUIRE(g.add_edge(c - 1, 40 + c / 5, 0, en) != graph::none);
+        }
+    }
+    std::vector<graph::step> path;
+    for (std::uint32_t c = 2; c <= 40; ++c) {
+        CAPTURE(c);
+        REQUIRE(g.may_close_cycle(1, c));
+        REQUIRE(g.find_path(c, 1, false, true, path));
+        CHECK(path.size() == c - 1);
+    }
+    // The branches' ends reach nothing, and nothing reaches the chain's head: an edge between two
+    // ends, or out of the head, closes nothing; one from an end back to the head may.
+    CHECK_FALSE(g.may_close_cycle(48, 41));
+    CHECK_FALSE(g.may_close_cycle(41, 48));
+    CHECK_FALSE(g.may_close_cycle(40, 1));
+    CHECK_FALSE(g.may_close_cycle(40, 41));
+    CHECK(g.may_close_cycle(41, 40));
+    CHECK(g.may_close_cycle(48, 40));
+}
+
+TEST_CASE("graph: recursive readers in both orders, then exclusive cycles elsewhere and through them") {
+    graph g;
+    g.init(16, 64);
+    std::vector<graph::step> path;
+    // 1 held exclusively, 2 taken as a recursive reader; then 2 held as that reader and 1 taken as
+    // one: the plain cycle 1 -> 2 -> 1 is no strong one (the engine adds both), in either order of
+    // ids.
+    REQUIRE(g.add_edge(1, 2, 0, er) != graph::none);
+    CHECK(g.may_close_cycle(2, 1));
+    CHECK_FALSE(g.find_path(1, 2, true, false, path));
+    REQUIRE(g.add_edge(2, 1, 0, sr) != graph::none);
+    REQUIRE(g.add_edge(7, 6, 0, er) != graph::none);
+    CHECK(g.may_close_cycle(6, 7));
+    CHECK_FALSE(g.find_path(7, 6, true, false, path));
+    REQUIRE(g.add_edge(6, 7, 0, sr) != graph::none);
+    CHECK(g.same_component(1, 2));
+    CHECK(g.same_component(6, 7));
+    CHECK_FALSE(g.same_component(1, 6));
+
+    // Elsewhere: 3 -> 4, then 4 -> 3 closes an exclusive cycle.
+    REQUIRE(g.add_edge(3, 4, 0, en) != graph::none);
+    REQUIRE(g.may_close_cycle(4, 3));
+    REQUIRE(g.find_path(3, 4, false, true, path));
+    CHECK(path_classes(g, path) == std::vector<std::uint32_t>{3, 4});
+
+    // Through the component: 2 -> 5 exclusively; 5 -> 1 closes 1 -(ER)-> 2 -(EN)-> 5 -> 1, since
+    // the recursive reader 2 is left by an exclusive edge.
+    REQUIRE(g.add_edge(2, 5, 0, en) != graph::none);
+    REQUIRE(g.may_close_cycle(5, 1));
+    REQUIRE(g.find_path(1, 5, false, true, path));
+    CHECK(path_classes(g, path) == std::vector<std::uint32_t>{1, 2, 5});
+
+    // Inside the component: a writer 2 taken under 1 closes 2 -(SR)-> 1 -(EN)-> 2.
+    REQUIRE(g.may_close_cycle(1, 2));
+    REQUIRE(g.find_path(2, 1, false, true, path));
+    CHECK(path_classes(g, path) == std::vector<std::uint32_t>{2, 1});
+
+    // Into the component from classes ordered after it: 5 -> 6 goes forward; 7 -> 2 closes the plain
+    // cycle 2 -> 5 -> 6 -(SR)-> 7 -> 2, which arrives at 7 as a recursive reader and leaves it
+    // shared: no strong cycle, and one component of five. Inside it, 6 -> 1 closes the strong
+    // cycle 1 -(ER)-> 2 -> 5 -> 6 -> 1.
+    REQUIRE(g.add_edge(5, 6, 0, en) != graph::none);
+    REQUIRE(g.may_close_cycle(7, 2));
+    CHECK_FALSE(g.find_path(2, 7, false, false, path));
+    REQUIRE(g.add_edge(7, 2, 0, sn) != graph::none);
+    CHECK(g.same_component(1, 7));
+    CHECK(g.same_component(5, 6));
+    CHECK_FALSE(g.same_component(3, 5));
+    REQUIRE(g.may_close_cycle(6, 1));
+    REQUIRE(g.find_path(1, 6, false, true, path));
+    CHECK(path_classes(g, path) == std::vector<std::uint32_t>{1, 2, 5, 6});
+}
+
+TEST_CASE("graph: removing edges keeps every search that is needed") {
+    for (std::uint32_t seed = 1; seed <= 100; ++seed) {
+        CAPTURE(seed);
+        std::mt19937 rng(seed);
+        const std::uint32_t classes = 4 + rng() % 20;
+        graph g;
+        g.init(classes, 4096);
+        reference ref{classes, {}};
+        for (int step = 0; step < 200; ++step) {
+            if (rng() % 40 == 0) {
+                const std::uint32_t gone = 1 + rng() % classes;
+                const auto touches = [&](auto& e) { return e.from == gone || e.to == gone; };
+                g.remove_edges_if(touches);
+                std::erase_if(ref.edges, touches);
+                continue;
+            }
+            const std::uint32_t a = 1 + rng() % classes;
+            const std::uint32_t b = 1 + rng() % classes;
+            if (a == b || ref.find(a, b))
+                continue;
+            const auto dep = static_cast<std::uint8_t>(1u << (rng() % 4));
+            if (!g.may_close_cycle(a, b))
+                REQUIRE_FALSE(ref.plain_path(b, a));
+            std::vector<graph::step> path;
+            const bool b_recursive = dep & (er | sr);
+            const bool a_exclusive = dep & (en | er);
+            if (g.find_path(b, a, b_recursive, a_exclusive, path))
+                continue;
+            REQUIRE(g.add_edge(a, b, step, dep) != graph::none);
+            ref.edges.push_back({a, b, dep});
+        }
+    }
+}
+
+TEST_CASE("graph: the tables grow with use, and stop at the limits") {
+    graph g;
+    g.init(100000, 300);
+    // A class id near the limit is a node at once; an id past it is none.
+    REQUIRE(g.add_edge(99999, 100000, 1, en) != graph::none);
+    CHECK(g.add_edge(100000, 100001, 2, en) == graph::none);
+    for (std::uint32_t c = 1; c < 299; ++c)
+        REQUIRE(g.add_edge(c + 1, c, c, en) != graph::none);
+    CHECK(g.edge_count() == 299);
+    CHECK(g.add_edge(1, 300, 0, en) != graph::none);
+    CHECK(g.add_edge(1, 301, 0, en) == graph::none);
+    for (std::uint32_t c = 1; c < 299; ++c)
+        REQUIRE(g.at(g.find_edge(c + 1, c)).payload == c);
+    std::vector<graph::step> path;
+    REQUIRE(g.may_close_cycle(1, 299));
+    REQUIRE(g.find_path(299, 1, false, true, path));
+    CHECK(path.size() == 298);
 }
