@@ -25,6 +25,9 @@ std::uint64_t mix(std::uint32_t from, std::uint32_t to) {
 // The smallest tables worth allocating: a few lines each.
 constexpr std::uint32_t min_nodes = 64;
 constexpr std::uint32_t min_edges = 256;
+// See graph::front_.
+constexpr std::uint32_t first_place = 1u << 30;
+constexpr std::uint32_t first_back_place = 1u << 31;
 }  // namespace
 
 void graph::init(std::uint32_t max_classes, std::uint32_t max_edges) {
@@ -38,12 +41,17 @@ void graph::clear() {
     std::fill(edge_index_.begin(), edge_index_.end(), 0u);
     std::fill_n(first_out_.begin(), nodes_, none);
     std::fill_n(first_in_.begin(), nodes_, none);
-    for (std::uint32_t c = 0; c < nodes_; ++c)
-        parent_[c] = member_[c] = position_[c] = c;
+    for (std::uint32_t c = 0; c < nodes_; ++c) {
+        parent_[c] = member_[c] = c;
+        position_[c] = first_place + c;
+    }
+    front_ = first_place;
+    back_ = first_back_place;
 }
 
 // A new node starts as a component of its own at the place of its id, which no older node holds:
-// the order only ever trades places among the nodes it moves, all below the old nodes_.
+// the order only ever trades places among the nodes it moves, or gives one a place before (or
+// after) every place given so far.
 bool graph::grow_nodes(std::uint32_t id) {
     const std::uint32_t limit = max_classes_ + 1;
     if (id < nodes_ || id >= limit)
@@ -64,8 +72,10 @@ bool graph::grow_nodes(std::uint32_t id) {
     } catch (const std::bad_alloc&) {
         return false;
     }
-    for (std::uint32_t c = nodes_; c < size; ++c)
-        parent_[c] = member_[c] = position_[c] = c;
+    for (std::uint32_t c = nodes_; c < size; ++c) {
+        parent_[c] = member_[c] = c;
+        position_[c] = first_place + c;
+    }
     nodes_ = size;
     return true;
 }
@@ -128,7 +138,13 @@ std::uint32_t graph::add_edge(std::uint32_t from, std::uint32_t to, std::uint32_
     link(index);
     const std::uint32_t a = component(from);
     const std::uint32_t b = component(to);
-    if (a != b && position_[a] > position_[b])
+    if (a == b || position_[a] < position_[b])
+        return index;
+    if (alone(a, first_in_) && front_ > 1)
+        position_[a] = --front_;
+    else if (alone(b, first_out_) && back_ < none)
+        position_[b] = back_++;
+    else
         reorder(a, b);
     return index;
 }
@@ -143,6 +159,12 @@ void graph::remove_edges_if(const std::function<bool(const edge&)>& drop) {
     std::fill_n(first_in_.begin(), nodes_, none);
     for (std::uint32_t i = 0; i < edges_.size(); ++i)
         link(i);
+}
+
+// Whether `node` is a component of its own with no edge in the list `first` (first_in_: nothing
+// leads to it; first_out_: it leads nowhere), so that no path runs through it.
+bool graph::alone(std::uint32_t node, const std::vector<std::uint32_t>& first) const {
+    return member_[node] == node && first[node] == none;
 }
 
 std::uint32_t graph::component(std::uint32_t node) {
@@ -214,7 +236,7 @@ bool graph::may_close_cycle(std::uint32_t from, std::uint32_t to) {
     const std::uint32_t b = component(to);
     if (a == b)
         return true;
-    if (position_[a] < position_[b])
+    if (position_[a] < position_[b] || alone(a, first_in_) || alone(b, first_out_))
         return false;
     next_mark();
     return reaches(b, a, true, nullptr);

@@ -111,6 +111,7 @@ private:
     std::uint32_t next_mark();
     bool reaches(std::uint32_t start, std::uint32_t target, bool forward, std::vector<std::uint32_t>* region);
     void reorder(std::uint32_t from, std::uint32_t to);
+    bool alone(std::uint32_t node, const std::vector<std::uint32_t>& first) const;
 
     std::uint32_t max_classes_ = 0;
     std::uint32_t max_edges_ = 0;
@@ -126,6 +127,12 @@ private:
     std::vector<std::uint32_t> parent_;     // union-find link to its component's representative
     std::vector<std::uint32_t> member_;     // next member of its component (a circular list)
     std::vector<std::uint32_t> position_;   // a representative's place in the order
+    // Places: a new node takes first_place + its id (ids stay below 2^22, options.cpp). A node
+    // that nothing leads to moves before every other to front_ - 1, one that leads nowhere after
+    // every other to back_, in O(1) (add_edge): so a new class taken under or over old ones
+    // never reorders a region.
+    std::uint32_t front_ = 0;
+    std::uint32_t back_ = 0;
     // Marks of the order's searches: a node was reached forward (backward) in this search iff its
     // mark equals mark_, so no clearing pass is needed between searches.
     std::vector<std::uint32_t> forward_mark_;
