@@ -188,6 +188,28 @@ void construct_in_library(benchmark::State& state) {
 }
 BENCHMARK(construct_in_library);
 
+// The first acquisition of an unnamed lock whose key is on the heap (a key per object): the
+// class's registration, with a name found for an address no symbol covers, and the new chain's
+// stack. The keys outlive their classes (until reset()), as keys must.
+void register_heap_key(benchmark::State& state) {
+    fencedep::reset();
+    fencedep::enable(true);
+    std::vector<std::unique_ptr<fencedep::lock_class_key>> keys;
+    keys.reserve(state.max_iterations);
+    for (auto _ : state) {
+        keys.push_back(std::make_unique<fencedep::lock_class_key>());
+        fencedep::mutex lock{*keys.back()};
+        lock.lock();
+        lock.unlock();
+    }
+    fencedep::enable(false);
+    if (fencedep::splat_count() != 0)
+        state.SkipWithError("fencedep reported a splat");
+    fencedep::reset();
+}
+// Fewer than max_classes: each iteration registers a class.
+BENCHMARK(register_heap_key)->Iterations(4000)->Unit(benchmark::kMicrosecond);
+
 // reset() after a small test case (three locks nested in one order): what every case of a suite
 // pays when the doctest or GoogleTest adapter starts it from a fresh validator.
 void reset_after_test_case(benchmark::State& state) {
