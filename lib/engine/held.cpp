@@ -250,12 +250,7 @@ inline unsigned slow_flags(acquisition how) noexcept {
 // hook's own arguments, so that the fast path's registers need no saving.
 template <lock_kind Kind, bool Trylock>
 [[gnu::noinline]] void acquire_missed(lock_map& map, unsigned subclass, const void* ip, const void* outer_ip) noexcept {
-    acquire_slow(map, subclass, static_cast<unsigned>(Kind) | (Trylock ? 0x100u : 0u), ip, outer_ip, nullptr);
-}
-
-FENCEDEP_ALWAYS_INLINE void acquire_event(lock_map& map, acquisition how) noexcept {
-    if (!fast_acquire(map, how)) [[unlikely]]
-        acquire_slow(map, how.subclass, slow_flags(how), how.ip, how.outer_ip, how.nest_lock);
+    acquire_slow(map, subclass, slow_flags({subclass, Trylock, Kind}), ip, outer_ip, nullptr);
 }
 
 // After a context frame came or went: what acquisitions record from now on.
@@ -521,7 +516,8 @@ template FENCEDEP_API void lock_map::on_acquire<lock_kind::recursive_read, true>
 void lock_map::on_acquire(acquisition how) noexcept {
     if (!how.ip)
         how.ip = __builtin_return_address(0);
-    acquire_event(*this, how);
+    if (!fast_acquire(*this, how)) [[unlikely]]
+        acquire_slow(*this, how.subclass, slow_flags(how), how.ip, how.outer_ip, how.nest_lock);
 }
 
 void lock_map::on_release(const void* ip) noexcept {
