@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <bit>
+#include <initializer_list>
 #include <new>
 
 namespace fencedep::detail {
@@ -28,6 +29,18 @@ constexpr std::uint32_t min_edges = 256;
 // See graph::front_.
 constexpr std::uint32_t first_place = 1u << 30;
 constexpr std::uint32_t first_back_place = 1u << 31;
+
+// Starts a new search over marks that say "visited in this search" by holding the search's
+// number, so that no clearing pass is needed between searches; when the number wraps, the marks
+// are cleared once so that stale ones cannot look current.
+std::uint32_t next_generation(std::uint32_t& generation, std::initializer_list<std::vector<std::uint32_t>*> marks) {
+    if (++generation == 0) {
+        for (std::vector<std::uint32_t>* m : marks)
+            std::fill(m->begin(), m->end(), 0u);
+        generation = 1;
+    }
+    return generation;
+}
 }  // namespace
 
 void graph::init(std::uint32_t max_classes, std::uint32_t max_edges) {
@@ -180,13 +193,7 @@ bool graph::same_component(std::uint32_t a, std::uint32_t b) {
 }
 
 std::uint32_t graph::next_mark() {
-    if (++mark_ == 0) {
-        // The marks wrapped: clear them once so that stale marks cannot look current.
-        std::fill(forward_mark_.begin(), forward_mark_.end(), 0u);
-        std::fill(backward_mark_.begin(), backward_mark_.end(), 0u);
-        mark_ = 1;
-    }
-    return mark_;
+    return next_generation(mark_, {&forward_mark_, &backward_mark_});
 }
 
 // Depth-first search over components from `start`, forward along edges (or backward against
@@ -294,11 +301,7 @@ void graph::reorder(std::uint32_t a, std::uint32_t b) {
 // reached non-recursively may leave by any edge, so it makes its recursive state redundant.
 // Returns the state that matched `to`, or none.
 std::uint32_t graph::search(std::uint32_t from, std::uint32_t to, bool from_recursive, bool to_any) {
-    if (++generation_ == 0) {
-        // The marks wrapped: clear them once so that stale marks cannot look current.
-        std::fill(visit_.begin(), visit_.end(), 0u);
-        generation_ = 1;
-    }
+    next_generation(generation_, {&visit_});
     std::uint32_t head = 0;
     std::uint32_t tail = 0;
     const std::uint32_t root = 2 * from + (from_recursive ? 1 : 0);

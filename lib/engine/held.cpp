@@ -123,7 +123,7 @@ FENCEDEP_ALWAYS_INLINE bool fast_acquire(lock_map& map, acquisition how) noexcep
         ++ts->untracked;
         return true;
     }
-    const std::uint64_t chain_key = chain_key_mix(ts->chain_key, held_id(class_id, how.kind, how.nest_lock != nullptr));
+    const std::uint64_t chain_key = chain_key_mix(ts->chain_key, held_id(class_id, how));
     bool covered = false;
     if (!how.trylock) {
         const chain_state known = cached_chain(chain_key);
@@ -160,15 +160,18 @@ void find_site_key(lock_map& map) noexcept {
 
 // The slow path takes the acquisition as scalars, in registers, so that the fast path reaches it
 // by a tail call and needs no stack frame of its own.
+constexpr unsigned slow_kind_mask = 0xffu;
+constexpr unsigned slow_trylock = 0x100u;
 inline unsigned slow_flags(acquisition how) noexcept {
-    return static_cast<unsigned>(how.kind) | (how.trylock ? 0x100u : 0u);
+    return static_cast<unsigned>(how.kind) | (how.trylock ? slow_trylock : 0u);
 }
 
 // Everything the fast path leaves: a new chain, a new class, a report. Out of line, so that the
 // fast path's caller keeps a frame as small as the fast path needs.
 [[gnu::noinline]] void acquire_slow(lock_map& map, unsigned subclass, unsigned flags, const void* ip,
                                     const void* outer_ip, const lock_map* nest_lock) {
-    acquisition how{subclass, (flags & 0x100u) != 0, static_cast<lock_kind>(flags & 0xffu), ip, outer_ip, nest_lock};
+    acquisition how{subclass, (flags & slow_trylock) != 0, static_cast<lock_kind>(flags & slow_kind_mask), ip, outer_ip,
+                    nest_lock};
     // A new instance of a site seen before finds its key by one lookup, and then, its chain being
     // known, takes the fast path like any other lock.
     if (!engine_access::key(map) && !reentry_guard::raised()) {
@@ -231,7 +234,7 @@ inline unsigned slow_flags(acquisition how) noexcept {
         if (join_shared_slot(*ts, class_id, how))
             return;
         if (ts->depth < ts->capacity) {
-            const std::uint64_t chain_key = chain_key_mix(ts->chain_key, held_id(class_id, how.kind, how.nest_lock != nullptr));
+            const std::uint64_t chain_key = chain_key_mix(ts->chain_key, held_id(class_id, how));
             stack_id site_stack = 0;
             bool covered = false;
             if (!how.trylock) {
@@ -424,7 +427,6 @@ bool push_frame(thread_state& ts, const context_frame& frame) noexcept {
     ts.chain_key = chain_key_mix(ts.chain_key, segment_marker);
     return true;
 }
-
 
 // The calling thread's state, created or brought up to date by an event: null while validation
 // is off or the re-entry guard is raised.

@@ -171,6 +171,10 @@ inline constexpr std::uint32_t segment_marker = 0xffffffffu;
 inline std::uint32_t held_id(std::uint32_t class_id, lock_kind kind, bool nested) noexcept {
     return class_id | static_cast<std::uint32_t>(kind) << 30 | (nested ? 1u << 29 : 0u);
 }
+// By value: the fast path keeps the acquisition in registers.
+inline std::uint32_t held_id(std::uint32_t class_id, lock_map::acquisition how) noexcept {
+    return held_id(class_id, how.kind, how.nest_lock != nullptr);
+}
 inline std::uint32_t held_id(const held_lock& h) noexcept {
     return held_id(h.class_id, h.kind, h.nest_lock != nullptr);
 }
