@@ -428,7 +428,8 @@ private:
 
     friend struct detail::engine_access;
     const char* name_;
-    std::atomic<lock_class_key*> key_;  // null: resolved from the site on first use
+    std::atomic<lock_class_key*> key_;  // null: resolved from the site on first use (or, for a
+                                        // site seen before, at construction)
     // The construction site: a source location (file non-null; with an address, the user's
     // frame of a site inside the standard library), or an address alone (code_site, data_site),
     // or none (an explicit key).

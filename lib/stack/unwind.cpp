@@ -9,12 +9,12 @@
 // is always the one libgcc gives.
 #include "stack/unwind.h"
 
+#include "stack/word_cache.h"
+
 #include <unwind.h>
 
 #include <algorithm>
 #include <array>
-#include <atomic>
-#include <bit>
 #include <cstring>
 #include <limits>
 
@@ -483,67 +483,23 @@ frame_rule compute_rule(std::uintptr_t ip) {
 
 // ---- The rule cache ----
 //
-// Direct-mapped, two slots per address, shared by all threads without a lock: each slot is a
-// sequence lock (odd while a writer fills it), and a reader that sees it change takes a miss.
-// A rule is valid for the code loaded at its address; the slot keeps the unload count it was
-// computed under, so an unload turns every older slot into a miss without clearing anything.
-// 8,192 slots of 24 bytes lie in .bss: only the pages a program's addresses hash to are touched.
-struct rule_slot {
-    std::atomic<std::uint32_t> sequence{0};
-    std::atomic<std::uint32_t> unloads{0};
-    std::atomic<std::uintptr_t> ip{0};
-    std::atomic<std::uint64_t> rule{0};
+// Shared by all threads without a lock. A rule is valid for the code loaded at its address, so
+// the key holds the unload count it was computed under: an unload turns every older entry into a
+// miss without clearing anything. 8,192 slots of 32 bytes in .bss: only the pages that a
+// program's return addresses hash to are ever touched.
+struct rule_key {
+    std::uintptr_t ip;
+    std::uint64_t unloads;
 };
+constinit word_cache<rule_key, frame_rule, 13> rule_cache;
 
-constexpr unsigned cache_bits = 13;
-constinit std::array<rule_slot, std::size_t{1} << cache_bits> rule_cache;
-
-std::size_t slot_index(std::uintptr_t ip) noexcept {
-    return static_cast<std::size_t>((ip * 0x9e3779b97f4a7c15u) >> (64 - cache_bits));
-}
-
-bool cached_rule(const rule_slot& slot, std::uintptr_t ip, std::uint32_t unloads,
-                 frame_rule& rule) noexcept {
-    const std::uint32_t sequence = slot.sequence.load(std::memory_order_acquire);
-    if ((sequence & 1) != 0)
-        return false;
-    const bool match = slot.ip.load(std::memory_order_relaxed) == ip &&
-                       slot.unloads.load(std::memory_order_relaxed) == unloads;
-    const std::uint64_t bits = slot.rule.load(std::memory_order_relaxed);
-    std::atomic_thread_fence(std::memory_order_acquire);
-    if (!match || slot.sequence.load(std::memory_order_relaxed) != sequence)
-        return false;
-    rule = std::bit_cast<frame_rule>(bits);
-    return true;
-}
-
-void cache_rule(rule_slot& slot, std::uintptr_t ip, std::uint32_t unloads,
-                frame_rule rule) noexcept {
-    std::uint32_t sequence = slot.sequence.load(std::memory_order_relaxed);
-    // Another writer has the slot: this rule is simply not cached.
-    if ((sequence & 1) != 0 ||
-        !slot.sequence.compare_exchange_strong(sequence, sequence + 1, std::memory_order_acquire))
-        return;
-    std::atomic_thread_fence(std::memory_order_release);
-    slot.ip.store(ip, std::memory_order_relaxed);
-    slot.unloads.store(unloads, std::memory_order_relaxed);
-    slot.rule.store(std::bit_cast<std::uint64_t>(rule), std::memory_order_relaxed);
-    slot.sequence.store(sequence + 2, std::memory_order_release);
-}
-
-frame_rule rule_for(std::uintptr_t ip, std::uint32_t unloads) noexcept {
-    const std::size_t index = slot_index(ip);
-    rule_slot& first = rule_cache[index];
-    rule_slot& second = rule_cache[index ^ 1];
+frame_rule rule_for(std::uintptr_t ip, std::uint64_t unloads) noexcept {
+    const rule_key key{ip, unloads};
     frame_rule rule;
-    if (cached_rule(first, ip, unloads, rule) || cached_rule(second, ip, unloads, rule))
+    if (rule_cache.find(key, ip, rule))
         return rule;
     rule = compute_rule(ip);
-    // Into the second slot when the first holds another current address, so that two hot
-    // addresses that share a slot both stay.
-    const bool first_taken = first.ip.load(std::memory_order_relaxed) != 0 &&
-                             first.unloads.load(std::memory_order_relaxed) == unloads;
-    cache_rule(first_taken ? second : first, ip, unloads, rule);
+    rule_cache.insert(key, ip, rule);
     return rule;
 }
 
@@ -559,13 +515,12 @@ frame_rule rule_for(std::uintptr_t ip, std::uint32_t unloads) noexcept {
     std::uintptr_t rsp = registers[1];
     std::uintptr_t ip = registers[2];
     bool rbp_known = true;
-    const auto generation = static_cast<std::uint32_t>(unloads);
     std::size_t depth = 0;
     while (depth < frames.size() && ip != 0) {
         frames[depth++] = ip;
         if (depth == frames.size())
             break;
-        const frame_rule rule = rule_for(ip, generation);
+        const frame_rule rule = rule_for(ip, unloads);
         if (rule.kind == frame_rule::outermost)
             break;
         if (rule.kind == frame_rule::unsupported || (rule.cfa_from_rbp && !rbp_known))
