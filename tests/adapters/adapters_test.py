@@ -76,10 +76,12 @@ def verdicts(out):
     if framework == "doctest":
         for ran in re.findall(r"^[0-9.]+ s: (.*)$", out, re.M):
             found[ran] = []
+        # A case with subcases may have a block per subcase path.
         for block in re.split(r"^={70,}$", out, flags=re.M):
             case = re.search(r"^TEST CASE:  (.*)$", block, re.M)
             if case:
-                found[case.group(1)] = re.split(r"^\S+:\d+: (?:FATAL )?ERROR: ", block, flags=re.M)[1:]
+                found.setdefault(case.group(1), []).extend(
+                    re.split(r"^\S+:\d+: (?:FATAL )?ERROR: ", block, flags=re.M)[1:])
     else:
         for case, body in re.findall(r"^\[ RUN      \] (.*)$\n(.*?)^\[  (?:FAILED |     OK) \] \1", out, re.M | re.S):
             found[case] = re.split(r"^\S+:\d+: Failure\nFailed\n", body, flags=re.M)[1:]
