@@ -3,6 +3,9 @@
 // output: which cases fail, with which message, and the exit status.
 #include <fencedep/doctest.h>
 
+#include <future>
+#include <thread>
+
 #include "scenarios.h"
 
 using fencedep::report_kind;
@@ -66,3 +69,43 @@ TEST_CASE("a splat in the second subcase path") {
     SUBCASE("clean") { nest(a, b); }
     SUBCASE("abba") { abba(a, b); }
 }
+
+// A splat that a thread of the case makes after doctest settled the case's verdict, before the
+// case ends: doctest shows its failure under the case but does not count it, so the adapter
+// writes it to the log, and the exit status is 66. Skipped unless asked for (--no-skip): the exit
+// status of a whole run would be 66 instead of 1.
+namespace {
+std::promise<void> verdict_given;
+std::thread late_thread;
+}  // namespace
+
+TEST_CASE("a splat after the verdict" * doctest::skip()) {
+    late_thread = std::thread([] {
+        verdict_given.get_future().wait();
+        abba(a, b);
+    });
+}
+
+// doctest calls the listeners in the reverse order of their priorities: this one hears
+// test_case_end after the verdict and before fencedep's listener, and lets the thread go.
+struct verdict_listener : doctest::IReporter {
+    explicit verdict_listener(const doctest::ContextOptions&) {}
+    void test_case_end(const doctest::CurrentTestCaseStats&) override {
+        if (!late_thread.joinable())
+            return;
+        verdict_given.set_value();
+        late_thread.join();
+    }
+    void report_query(const doctest::QueryData&) override {}
+    void test_run_start() override {}
+    void test_run_end(const doctest::TestRunStats&) override {}
+    void test_case_start(const doctest::TestCaseData&) override {}
+    void test_case_reenter(const doctest::TestCaseData&) override {}
+    void test_case_exception(const doctest::TestCaseException&) override {}
+    void subcase_start(const doctest::SubcaseSignature&) override {}
+    void subcase_end() override {}
+    void log_assert(const doctest::AssertData&) override {}
+    void log_message(const doctest::MessageData&) override {}
+    void test_case_skipped(const doctest::TestCaseData&) override {}
+};
+DOCTEST_REGISTER_LISTENER("verdict", 1, verdict_listener);
