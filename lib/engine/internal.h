@@ -116,6 +116,9 @@ struct engine_state {
     std::vector<edge_record> edge_records;
     std::vector<context_record> contexts;
     std::unordered_set<std::uint64_t> reported;  // hashes of reports already made
+    // The classes of each circular dependency in `reported`, by its hash: forget() drops the
+    // cycles through a class it forgets, so that the cycle, learned again, is reported again.
+    std::unordered_map<std::uint64_t, std::vector<std::uint32_t>> reported_cycles;
     // Pairs of keys whose order is blessed (bless_order), each as (lower address, higher). Kept
     // across reset(), like the keys: they declare the program's design, not what a run learned.
     std::set<std::pair<const lock_class_key*, const lock_class_key*>> blessed;
