@@ -332,12 +332,7 @@ bool run_cfa_program(reader r, const cie_info& cie, std::uintptr_t location, std
         case 0x08:  // DW_CFA_same_value
             row.set(r.uleb(), {register_rule::same, 0});
             break;
-        case 0x09: {  // DW_CFA_register
-            const std::uint64_t reg = r.uleb();
-            r.uleb();
-            row.set(reg, {register_rule::other, 0});
-            break;
-        }
+        case 0x09:    // DW_CFA_register
         case 0x0a:  // DW_CFA_remember_state
             if (remembered_count == max_remembered)
                 return false;
@@ -384,12 +379,6 @@ bool run_cfa_program(reader r, const cie_info& cie, std::uintptr_t location, std
         case 0x13:  // DW_CFA_def_cfa_offset_sf
             row.cfa_offset = r.sleb() * cie.data_alignment;
             break;
-        case 0x14: {  // DW_CFA_val_offset
-            const std::uint64_t reg = r.uleb();
-            r.uleb();
-            row.set(reg, {register_rule::other, 0});
-            break;
-        }
         case 0x15: {  // DW_CFA_val_offset_sf
             const std::uint64_t reg = r.uleb();
             r.sleb();
