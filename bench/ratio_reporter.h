@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <map>
 #include <string>
+#include <thread>
 #include <vector>
 
 namespace bench {
@@ -45,6 +46,20 @@ public:
         std::printf("%s: %.2f real, %.2f CPU (%.2f ns real, %.2f ns CPU)%s\n", label,
                     top->second.real_ns / bottom->second.real_ns, top->second.cpu_ns / bottom->second.cpu_ns,
                     top->second.real_ns, top->second.cpu_ns, note);
+    }
+
+    // For a benchmark run with ->Threads(1) and ->Threads(n) and ->UseRealTime(): prints
+    // "<name>, <n> threads: <throughput against 1 thread> (ideal <min(n, cores)>)". Google
+    // Benchmark divides a multithreaded run's wall time by the iterations of all its threads, so
+    // the time per iteration is the inverse of the throughput.
+    void print_scaling(const std::string& name, unsigned threads) const {
+        const auto one = best_.find(name + "/real_time/threads:1");
+        const auto many = best_.find(name + "/real_time/threads:" + std::to_string(threads));
+        if (one == best_.end() || many == best_.end() || many->second.real_ns <= 0)
+            return;
+        const unsigned cores = std::max(1u, std::thread::hardware_concurrency());
+        std::printf("%s, %u threads: %.2fx the throughput of 1 thread (ideal %u)\n", name.c_str(), threads,
+                    one->second.real_ns / many->second.real_ns, std::min(threads, cores));
     }
 
 private:

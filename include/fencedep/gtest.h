@@ -6,7 +6,8 @@
 //   - every test starts from a fresh validator state (fencedep::reset()), before its fixture's
 //     SetUp();
 //   - a splat made while a test runs (SetUp and TearDown included), on any thread, fails that
-//     test, with the rendered splat as the failure message, so the run's exit status says so;
+//     test, with the rendered splat as the failure message, so the run's exit status says so. It
+//     fails the test when it is made, so its failure comes in order among the test's other ones;
 //   - EXPECT_FENCEDEP_SPLAT(kind, ({"a", "b"}), { code }) runs `code` and checks that it made a
 //     splat of that kind between those classes (in any order); that splat then fails nothing. If
 //     there is none, the check fails with "expected a circular_dependency splat between a and b;
@@ -27,15 +28,16 @@
 
 namespace fencedep::test_adapter {
 
-// gtest fires OnTestEnd while the test is still the current one, and before the result printer
-// (listeners hear it in reverse order), so the failures added here are the test's own.
+// Splats fail the running test as they are made, from the thread that made them (see
+// case_monitor): gtest counts a failure from any thread for the test that is running.
 class gtest_listener : public ::testing::EmptyTestEventListener {
 public:
-    void OnTestStart(const ::testing::TestInfo&) override { monitor().begin(); }
-    void OnTestEnd(const ::testing::TestInfo& test) override {
-        for (const report& r : monitor().end())
-            ADD_FAILURE_AT(test.file(), test.line()) << unexpected_message(r);
+    void OnTestStart(const ::testing::TestInfo& test) override {
+        monitor().begin([file = test.file(), line = test.line()](const std::string& message) {
+            ADD_FAILURE_AT(file, line) << message;
+        });
     }
+    void OnTestEnd(const ::testing::TestInfo&) override { monitor().end(); }
 };
 
 namespace gtest_detail {

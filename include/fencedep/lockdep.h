@@ -251,9 +251,13 @@ class lock_map;
 // the class: each one is validated again on its next acquisition, once). Afterwards the old
 // order is not remembered, so taking the two locks in the opposite order is no splat; the edges
 // between other classes stay. For a lock whose order changes by design, such as an object moved
-// from one owner to another. The class itself, its name and the reports already made are kept
-// (a cycle reported before is not reported again). A lock whose class was never taken forgets
-// nothing.
+// from one owner to another. The circular dependencies reported through the class are
+// forgotten too: one that the program builds again (the moved object misused by its new owner)
+// is reported again, once. The class itself and its name are kept, and so are cycles between
+// other classes, and reports of the other kinds, which no learned order decides (recursive
+// locking, bad unlock balance, a held lock freed or held at thread exit, an invalid subclass, a
+// missing nest lock, container nesting): those are still made once per distinct case. A lock
+// whose class was never taken forgets nothing.
 // Requires: no thread holds a lock of the class. Takes the class table's lock, then the engine
 // lock. Reports nothing.
 FENCEDEP_API void forget(const lock_map& lock);
@@ -443,7 +447,8 @@ private:
 
     friend struct detail::engine_access;
     const char* name_;
-    std::atomic<lock_class_key*> key_;  // null: resolved from the site on first use
+    std::atomic<lock_class_key*> key_;  // null: resolved from the site on first use (or, for a
+                                        // site seen before, at construction)
     // The construction site: a source location (file non-null; with an address, the user's
     // frame of a site inside the standard library), or an address alone (code_site, data_site),
     // or none (an explicit key).

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
-// What the test-framework adapters (doctest.h, gtest.h) share: the per-case collection of
-// reports and the check behind FENCEDEP_CHECK_SPLAT / EXPECT_FENCEDEP_SPLAT. Header-only over
+// What the test-framework adapters (doctest.h, gtest.h) share: the per-case monitor of splats
+// and the check behind FENCEDEP_CHECK_SPLAT / EXPECT_FENCEDEP_SPLAT. Header-only over
 // the public API; a test binary includes an adapter, not this header.
 #pragma once
 
@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <cstddef>
+#include <functional>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -41,51 +42,73 @@ inline std::string unexpected_message(const report& r) {
     return "fencedep reported " + describe(r.kind, r.classes) + " during this test case:\n" + r.text;
 }
 
-// Collects the splats of the running test case. Between begin() and end() it is the report
-// handler: the handler may run on any thread that takes a lock, so the reports are kept under a
-// std::mutex (never instrumented: fencedep ignores events from inside a handler) and the case is
-// failed afterwards from the test's own thread. Reports that are not splats (warnings), and
-// splats raised outside a case (static initialization, between cases, a thread that outlives its
-// case), go where they would without the adapter: log_report() writes them to the log, and a
-// splat there makes the exit status the exitcode option (66).
+// The framework's non-fatal failure of the running test case, at the case's own file and line,
+// with the given message. The adapter calls it on whichever thread made the splat: both
+// frameworks take failures from any thread of a running case (doctest's asserts are thread-safe
+// unless DOCTEST_CONFIG_NO_MULTITHREADING, gtest's wherever it has pthreads).
+using case_failure = std::function<void(const std::string& message)>;
+
+// The splats of the running test case. Between begin() and end() it is the report handler: a
+// splat fails the case at once, on the thread that made it, because that is the one moment a
+// framework is sure to count it (doctest settles a case's verdict as soon as its body returns,
+// with no hook in between). Inside an expectation (FENCEDEP_CHECK_SPLAT, EXPECT_FENCEDEP_SPLAT)
+// splats are held instead, for the expectation to claim; the ones it does not claim fail the
+// case when the outermost expectation closes. The state is kept under a std::mutex (never
+// instrumented: fencedep ignores events from inside a handler), held while a failure is added,
+// so that end() waits for a failure in progress. Reports that are not splats (warnings), and
+// splats raised outside a case (static initialization, between cases, a thread that outlives
+// its case), go where they would without the adapter: log_report() writes them to the log, and
+// a splat there makes the exit status the exitcode option (66).
 class case_monitor {
 public:
-    // Starts a case from a fresh validator state (reset(): the requirements of reset() apply) and
-    // makes this monitor the report handler until end(). Called on the test's thread; takes the
-    // engine lock (reset) and the handler slot's lock (set_report_handler), one after the other.
-    void begin() {
+    // Starts a case from a fresh validator state (reset(): the requirements of reset() apply),
+    // whose splats `fail` reports, and makes this monitor the report handler until end(). Called
+    // on the test's thread; takes the engine lock (reset) and the handler slot's lock
+    // (set_report_handler), one after the other.
+    void begin(case_failure fail) {
         fencedep::reset();
         {
             std::lock_guard<std::mutex> lock(mutex_);
             open_ = true;
-            splats_.clear();
+            fail_ = std::move(fail);
         }
         previous_ = set_report_handler([this](const report& r) { receive(r); });
     }
 
-    // Ends the case: restores the handler that begin() replaced and returns the splats that no
-    // expectation claimed, in the order they were made. Called on the test's thread. A report
-    // whose handler call started before the restore and ends after it finds the case closed and
-    // goes to the log.
+    // Ends the case: restores the handler that begin() replaced and returns the splats that
+    // failed the case, in the order they were made, for a framework that must check that their
+    // failures were counted. Called on the test's thread. A report whose handler call started
+    // before the restore and ends after it finds the case closed and goes to the log, and so do
+    // splats still held by an expectation that a thread which outlives the case left open.
     std::vector<report> end() {
         set_report_handler(std::exchange(previous_, {}));
-        std::lock_guard<std::mutex> lock(mutex_);
-        open_ = false;
-        std::vector<report> unclaimed;
-        for (auto& s : splats_)
-            if (!s.claimed)
-                unclaimed.push_back(std::move(s.r));
-        splats_.clear();
-        return unclaimed;
+        std::vector<report> held;
+        std::vector<report> failed;
+        {
+            std::lock_guard<std::mutex> lock(mutex_);
+            open_ = false;
+            expectations_ = 0;
+            for (auto& s : held_)
+                if (!s.claimed)
+                    held.push_back(std::move(s.r));
+            held_.clear();
+            failed = std::exchange(failed_, {});
+            fail_ = nullptr;
+        }
+        for (const report& r : held)
+            log_report(r);
+        return failed;
     }
 
-    // Where an expectation starts: splats made from now on are the ones it may claim.
-    std::size_t mark() {
+    // Opens an expectation: splats are held from now on until the outermost one closes. Returns
+    // where its own splats start, for claim().
+    std::size_t open_expectation() {
         std::lock_guard<std::mutex> lock(mutex_);
-        return splats_.size();
+        ++expectations_;
+        return held_.size();
     }
 
-    // Claims the first unclaimed splat made since `since` that matches `expected`. Returns
+    // Claims the first unclaimed splat held since `since` that matches `expected`. Returns
     // nothing if there is one, else the failure message, which names what was reported instead
     // (those splats stay unclaimed, so they fail the case too).
     std::optional<std::string> claim(const expected_splat& expected, std::size_t since) {
@@ -93,8 +116,8 @@ public:
         std::sort(wanted.begin(), wanted.end());
         std::string others;
         std::lock_guard<std::mutex> lock(mutex_);
-        for (std::size_t i = since; i < splats_.size(); ++i) {
-            auto& s = splats_[i];
+        for (std::size_t i = since; i < held_.size(); ++i) {
+            auto& s = held_[i];
             if (s.claimed)
                 continue;
             std::vector<std::string> got = s.r.classes;
@@ -114,25 +137,55 @@ public:
         return message;
     }
 
+    // Closes an expectation; the outermost one fails the case with every held splat that no
+    // expectation claimed.
+    void close_expectation() {
+        std::lock_guard<std::mutex> lock(mutex_);
+        // Zero: the case ended while a thread that outlived it had this expectation open.
+        if (expectations_ == 0 || --expectations_ > 0)
+            return;
+        for (auto& s : held_)
+            if (!s.claimed)
+                fail(s.r);
+        held_.clear();
+    }
+
 private:
     void receive(const report& r) {
         {
             std::lock_guard<std::mutex> lock(mutex_);
             if (open_ && r.is_splat) {
-                splats_.push_back({r, false});
+                if (expectations_ > 0)
+                    held_.push_back({r, false});
+                else
+                    fail(r);
                 return;
             }
         }
         log_report(r);
     }
 
-    struct splat {
+    // Called with mutex_ held.
+    void fail(const report& r) {
+        failed_.push_back(r);
+        // gtest's --gtest_throw_on_failure throws once the failure is recorded: the exception must
+        // travel neither into fencedep's delivery nor out of an expectation's destructor.
+        try {
+            fail_(unexpected_message(r));
+        } catch (...) {
+        }
+    }
+
+    struct held_splat {
         report r;
         bool claimed;
     };
     std::mutex mutex_;
     bool open_ = false;
-    std::vector<splat> splats_;
+    case_failure fail_;
+    int expectations_ = 0;
+    std::vector<held_splat> held_;
+    std::vector<report> failed_;
     report_handler previous_;  // only touched by the test's thread, in begin() and end()
 };
 
@@ -142,16 +195,32 @@ inline case_monitor& monitor() {
     return *m;
 }
 
+// An open expectation of the monitor, closed when it goes out of scope.
+class expectation {
+public:
+    expectation() : since_(monitor().open_expectation()) {}
+    expectation(const expectation&) = delete;
+    expectation& operator=(const expectation&) = delete;
+    ~expectation() { monitor().close_expectation(); }
+
+    std::optional<std::string> claim(const expected_splat& expected) const { return monitor().claim(expected, since_); }
+
+private:
+    std::size_t since_;
+};
+
 }  // namespace fencedep::test_adapter
 
 // The body of FENCEDEP_CHECK_SPLAT and EXPECT_FENCEDEP_SPLAT; FAIL is the framework's non-fatal
-// failure, given the message.
+// failure, given the message. The expectation closes after FAIL, so that the check's own failure
+// comes before those of the splats it did not claim, and also when `code` ends by an exception
+// (doctest's REQUIRE) or a return (gtest's ASSERT_*), whose held splats would otherwise be lost.
 #define FENCEDEP_DETAIL_CHECK_SPLAT(FAIL, kind, classes, ...)                                               \
     do {                                                                                                    \
-        const std::size_t fencedep_since_ = ::fencedep::test_adapter::monitor().mark();                     \
+        const ::fencedep::test_adapter::expectation fencedep_expectation_;                                  \
         __VA_ARGS__                                                                                         \
-        if (const auto fencedep_failure_ = ::fencedep::test_adapter::monitor().claim(                       \
-                {kind, ::std::vector<::std::string> classes}, fencedep_since_))                             \
+        if (const auto fencedep_failure_ =                                                                  \
+                fencedep_expectation_.claim({kind, ::std::vector<::std::string> classes}))                  \
             FAIL(*fencedep_failure_);                                                                       \
     } while (false)
 

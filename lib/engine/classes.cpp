@@ -16,6 +16,8 @@
 // and must stay apart; names made at run time ("conn-17") would otherwise make one class per
 // object, fill the graph with copies of one lock and grow the site table without bound.
 #include <algorithm>
+#include <array>
+#include <charconv>
 #include <mutex>
 #include <unordered_map>
 
@@ -23,6 +25,7 @@
 
 #include "engine/internal.h"
 #include "stack/modules.h"
+#include "stack/word_cache.h"
 #include "stack/trim.h"
 
 namespace fencedep::detail {
@@ -67,13 +70,20 @@ struct raw_site {
     std::uint64_t generation;
     bool operator==(const raw_site&) const = default;
 };
+// A few multiplies: it is computed for every new instance of a known site.
 struct raw_site_hash {
     std::size_t operator()(const raw_site& s) const noexcept {
-        const std::uint64_t words[] = {reinterpret_cast<std::uintptr_t>(s.where), (std::uint64_t{s.line} << 32) | s.column,
-                                       reinterpret_cast<std::uintptr_t>(s.name), s.generation};
-        return hash_words(words);
+        std::uint64_t h = reinterpret_cast<std::uintptr_t>(s.where);
+        h = (h ^ ((std::uint64_t{s.line} << 32) | s.column)) * 0xff51afd7ed558ccdu;
+        h = (h ^ reinterpret_cast<std::uintptr_t>(s.name) ^ s.generation) * 0xc4ceb9fe1a85ec53u;
+        return h ^ (h >> 32);
     }
 };
+
+// The raw sites whose keys are known, for lookups without the site table's lock. The table's
+// map stays the record (an entry here can be replaced by another that shares its slot); keys
+// and raw sites are never dropped, so an entry never goes stale.
+constinit word_cache<raw_site, lock_class_key*, 11> known_site_keys;
 
 // Return address -> the user's frame among the functions inlined there, if any. Symbolizing is
 // done outside the table's lock, so two threads may both resolve one address; they agree.
@@ -129,9 +139,19 @@ public:
     // The key of a site already seen, found by the lock_map's own fields: no formatting, no
     // symbolization, so that each new instance of a known site costs one lookup.
     lock_class_key* known_key(const raw_site& site) {
-        const std::lock_guard lock(mutex_);
-        const auto it = raw_keys_.find(site);
-        return it == raw_keys_.end() ? nullptr : it->second;
+        const std::uint64_t hash = raw_site_hash{}(site);
+        lock_class_key* key = nullptr;
+        if (known_site_keys.find(site, hash, key))
+            return key;
+        {
+            const std::lock_guard lock(mutex_);
+            const auto it = raw_keys_.find(site);
+            if (it == raw_keys_.end())
+                return nullptr;
+            key = it->second;
+        }
+        known_site_keys.insert(site, hash, key);
+        return key;
     }
 
     // The key of `identity` (created on first use; keys live as long as the process, since
@@ -141,8 +161,10 @@ public:
         auto& slot = keys_[identity];
         if (!slot)
             slot = std::make_unique<lock_class_key>();
-        if (site)
+        if (site) {
             raw_keys_.emplace(*site, slot.get());
+            known_site_keys.insert(*site, raw_site_hash{}(*site), slot.get());
+        }
         return slot.get();
     }
 
@@ -162,9 +184,20 @@ site_table& the_sites() {
 
 // The symbol a data address lies in ("ring_lock_key", "config_lock"), or "<what>@address".
 // symbolize() looks up the byte before a return address; data is looked up at itself.
+// A key or lock on the heap lies in no object and has no symbol: it is named without the
+// symbolizer, and without a formatting library, since every new heap key pays for it.
 std::string data_symbol(const void* address, const char* what) {
-    const frame symbol = symbolize(reinterpret_cast<std::uintptr_t>(address) + 1);
-    return symbol.function.empty() ? fmt::format("{}@{}", what, fmt::ptr(address)) : symbol.function;
+    if (in_loaded_image(address)) {
+        frame symbol = symbolize(reinterpret_cast<std::uintptr_t>(address) + 1);
+        if (!symbol.function.empty())
+            return std::move(symbol.function);
+    }
+    std::array<char, 2 * sizeof(std::uintptr_t)> digits;
+    const auto end = std::to_chars(digits.begin(), digits.end(),
+                                   reinterpret_cast<std::uintptr_t>(address), 16).ptr;
+    std::string name(what);
+    name.append("@0x").append(digits.begin(), end);
+    return name;
 }
 
 // The name, when it is part of the site's identity.
@@ -230,11 +263,23 @@ const void* user_return_address(const void* return_address) {
     return user ? reinterpret_cast<const void*>(user) : return_address;
 }
 
-const void* user_construction_site(const char* file, const void* caller) {
+// The raw sites looked up are the ones raw_site_of() builds, with the name as passed: a name that
+// is not part of the identity (not a literal, counted_name) is null in every entry, so it finds
+// nothing, and the constructor takes the long way. A site enters known_site_keys with a file as
+// `where` only if that file is the user's, and with a code address only if the user's frame is
+// there, so a hit needs no further check.
+construction_site find_construction_site(const char* file, unsigned line, unsigned column,
+                                         const char* name, const void* caller) {
+    lock_class_key* key = nullptr;
+    if (const raw_site site{file, line, column, name, 0};
+        known_site_keys.find(site, raw_site_hash{}(site), key))
+        return {key, nullptr};
     if (!standard_library_file(file))
-        return nullptr;
+        return {nullptr, nullptr};
+    if (const raw_site site{caller, 0, 0, name, 0}; known_site_keys.find(site, raw_site_hash{}(site), key))
+        return {key, caller};
     const reentry_guard guard;
-    return reinterpret_cast<const void*>(the_sites().user_address(reinterpret_cast<std::uintptr_t>(caller)));
+    return {nullptr, reinterpret_cast<const void*>(the_sites().user_address(reinterpret_cast<std::uintptr_t>(caller)))};
 }
 
 namespace {

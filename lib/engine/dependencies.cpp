@@ -173,6 +173,7 @@ event::dependency event::add_dependency(const held_lock& prev, std::uint32_t nex
         cycle.insert(cycle.begin(), 0xc1c1e);
         if (!first_report(cycle))
             return dependency::refused;
+        e_.reported_cycles.emplace(hash_words(cycle), std::vector<std::uint32_t>(cycle.begin() + 1, cycle.end()));
         auto& r = reports_.add(report_kind::circular_dependency, ts_);
         r.subject = acquiring(next, kind, *instance, ip);
         r.held = ref(prev);

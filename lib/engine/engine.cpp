@@ -76,6 +76,7 @@ void clear_tables(engine_state& e) {
     hot.chains.clear();
     hot.depth_reported.store(false, std::memory_order_relaxed);
     e.reported.clear();
+    e.reported_cycles.clear();
     e.stepped_aside = false;
 }
 

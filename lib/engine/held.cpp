@@ -457,10 +457,16 @@ lock_map::lock_map(const char* name, const char* file, const char* function, uns
       key_(nullptr),
       site_file_(file),
       site_function_(function),
-      site_address_(enabled() ? user_construction_site(file, __builtin_return_address(0)) : nullptr),
+      site_address_(nullptr),
       site_line_(line),
       site_column_(column),
-      site_is_data_(false) {}
+      site_is_data_(false) {
+    if (!enabled())
+        return;
+    const construction_site site = find_construction_site(file, line, column, name, __builtin_return_address(0));
+    key_.store(site.key, std::memory_order_relaxed);
+    site_address_ = site.address;
+}
 
 lock_map::lock_map(const char* name, lock_class_key& key) noexcept
     : name_(name), key_(&key), site_file_(nullptr), site_function_(nullptr), site_address_(nullptr), site_line_(0),

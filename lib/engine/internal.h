@@ -54,9 +54,18 @@ struct class_identity {
 };
 class_identity identify(const lock_map& map);
 
-// For lock_map's constructor: the code address of the user's frame when `file` is inside the
-// standard library (the constructor's `caller`, or else found by walking the stack), else null.
-const void* user_construction_site(const char* file, const void* caller);
+// For lock_map's constructor, given its source location, its name as passed, and its caller:
+//   - `address`: the code address of the user's frame when `file` is inside the standard library
+//     (the constructor's `caller`, or else found by walking the stack), else null;
+//   - `key`: the site's key if the site was seen before, else null (found at first use).
+// A site seen before costs a lookup without a lock or an allocation (and, for a file of the
+// user's, no look at the file name), so that a new instance's first acquisition is a keyed lock's.
+struct construction_site {
+    lock_class_key* key;
+    const void* address;
+};
+construction_site find_construction_site(const char* file, unsigned line, unsigned column,
+                                         const char* name, const void* caller);
 
 // The user's call among the return addresses of the calling thread's stack: `return_address`
 // when the code there is the user's, else the first return address that is, else
@@ -107,6 +116,9 @@ struct engine_state {
     std::vector<edge_record> edge_records;
     std::vector<context_record> contexts;
     std::unordered_set<std::uint64_t> reported;  // hashes of reports already made
+    // The classes of each circular dependency in `reported`, by its hash: forget() drops the
+    // cycles through a class it forgets, so that the cycle, learned again, is reported again.
+    std::unordered_map<std::uint64_t, std::vector<std::uint32_t>> reported_cycles;
     // Pairs of keys whose order is blessed (bless_order), each as (lower address, higher). Kept
     // across reset(), like the keys: they declare the program's design, not what a run learned.
     std::set<std::pair<const lock_class_key*, const lock_class_key*>> blessed;
@@ -272,6 +284,7 @@ inline lock_ref named_ref(const lock_map& map, std::string name, std::string_vie
 // reset(), since locks built before it still point at them. Takes the site table's lock, not the
 // engine's.
 lock_class_key* site_key(const lock_map& map, const class_identity* identity);
+
 
 // Whether the class of `key`/`subclass` is registered in the current generation.
 inline std::uint32_t cached_class(const lock_class_key& key, unsigned subclass) noexcept {

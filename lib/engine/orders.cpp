@@ -56,5 +56,17 @@ void fencedep::forget(const lock_map& map) {
     std::lock_guard<std::mutex> lock(e.mutex);
     if (!e.ready)
         return;
-    unlearn(e, [&](const graph::edge& edge) { return e.classes[edge.from].key == key || e.classes[edge.to].key == key; });
+    const auto forgotten = [&](std::uint32_t id) { return e.classes[id].key == key; };
+    unlearn(e, [&](const graph::edge& edge) { return forgotten(edge.from) || forgotten(edge.to); });
+    // A cycle through the class was reported with edges that are gone now: learned again, it is
+    // news again. The other kinds are deduplicated by what a thread held or where it was, which
+    // no learned order changes, and stay reported.
+    for (auto it = e.reported_cycles.begin(); it != e.reported_cycles.end();) {
+        if (std::ranges::any_of(it->second, forgotten)) {
+            e.reported.erase(it->first);
+            it = e.reported_cycles.erase(it);
+        } else {
+            ++it;
+        }
+    }
 }

@@ -1,8 +1,6 @@
 // SPDX-License-Identifier: MIT
-// Stack capture with the C++ runtime's unwinder, and the stack depot that keeps each distinct
+// Stack capture (the walk is unwind.cpp's), and the stack depot that keeps each distinct
 // trace once.
-#include <unwind.h>
-
 #include <algorithm>
 #include <array>
 #include <atomic>
@@ -15,15 +13,16 @@
 #include "stack/modules.h"
 #include "stack/never_destroyed.h"
 #include "stack/stack.h"
+#include "stack/unwind.h"
 
 namespace fencedep::detail {
 namespace {
 
 // The most frames a trace keeps (the bound of the stack_depth option).
 constexpr unsigned max_trace_frames = 256;
-// Room in the walk for the frames above capture_stack's caller: capture_stack's own, and one to
-// spare should a compiler ever put a frame between it and the unwinder.
-constexpr unsigned capture_slack = 2;
+// Room in the walk for the frames above capture_stack's caller (capture_stack's own and the
+// walk's), and one to spare should a compiler ever put a frame between the two.
+constexpr unsigned capture_slack = 3;
 
 // Traces are copied into chunks of this size; a trace never spans two chunks. 64 KiB holds ~250
 // traces of 32 frames, so a typical run needs a handful of allocations.
@@ -192,41 +191,24 @@ private:
 
 constinit never_destroyed<depot> the_depot;
 
-struct walk {
-    std::span<void*> frames;
-    std::size_t depth = 0;
-};
-
-_Unwind_Reason_Code record_frame(_Unwind_Context* context, void* data) noexcept {
-    auto& w = *static_cast<walk*>(data);
-    if (w.depth == w.frames.size())
-        return _URC_END_OF_STACK;
-    // The outermost frame of a thread may have no return address left.
-    if (const _Unwind_Ptr address = _Unwind_GetIP(context); address != 0)
-        w.frames[w.depth++] = reinterpret_cast<void*>(address);
-    return _URC_NO_REASON;
-}
-
 }  // namespace
 
-// The walk is libgcc's _Unwind_Backtrace, as in glibc's backtrace(): it finds each frame's unwind
-// table with _dl_find_object, which takes no lock (so a constructor that dlopen runs may capture),
-// and it opens no descriptor, where libunwind kept a pipe open from its first walk on (README,
-// "Symbolization").
 // noinline, so that this function has a frame of its own whose return address names the caller:
-// the trace starts right there, whatever frames the unwinder itself reports above it.
+// the trace starts right there, whatever frames the walk itself reports above it.
 [[gnu::noinline]] stack_id capture_stack(unsigned max_frames, unsigned skip) {
-    std::array<void*, max_trace_frames + capture_slack> walked;
-    // Each frame walked costs an unwind table lookup: walk no further than the trace will keep.
+    // Before the walk: the cached unwind rules it uses are for the objects loaded now.
+    const module_table& modules = current_modules();
+    std::array<std::uintptr_t, max_trace_frames + capture_slack> walked;
+    // Walk no further than the trace will keep.
     const std::size_t wanted =
         std::min<std::size_t>(max_frames, max_trace_frames) + skip + capture_slack;
-    walk w{std::span(walked).first(std::min(wanted, walked.size()))};
-    _Unwind_Backtrace(record_frame, &w);
-    if (w.depth == 0)
+    const auto frames = std::span(walked).first(
+        walk_stack(std::span(walked).first(std::min(wanted, walked.size())), modules.subs));
+    if (frames.empty())
         return 0;
-    const auto frames = w.frames.first(w.depth);
 
-    const auto caller = std::find(frames.begin(), frames.end(), __builtin_return_address(0));
+    const auto caller = std::find(frames.begin(), frames.end(),
+                                  reinterpret_cast<std::uintptr_t>(__builtin_return_address(0)));
     // The caller's return address is always among the frames unless the unwinder lost track of
     // the stack; then keep everything, and symbolize_stack's trimming hides our own frames.
     const std::size_t first =
@@ -235,12 +217,7 @@ _Unwind_Reason_Code record_frame(_Unwind_Context* context, void* data) noexcept 
         return 0;
     const std::size_t count =
         std::min<std::size_t>({frames.size() - first, max_frames, max_trace_frames});
-
-    std::array<std::uintptr_t, max_trace_frames> addresses;
-    std::transform(frames.begin() + static_cast<std::ptrdiff_t>(first),
-                   frames.begin() + static_cast<std::ptrdiff_t>(first + count), addresses.begin(),
-                   [](void* address) { return reinterpret_cast<std::uintptr_t>(address); });
-    return the_depot.value.intern(std::span(addresses).first(count), current_modules());
+    return the_depot.value.intern(frames.subspan(first, count), modules);
 }
 
 stack_id intern_stack(std::span<const std::uintptr_t> addresses) {

@@ -156,6 +156,10 @@ bool in_writable_image(const void* address) {
     return part_of_image(address) == image_part::writable;
 }
 
+bool in_loaded_image(const void* address) {
+    return part_of_image(address) != image_part::none;
+}
+
 const module_table& current_modules() {
     return the_registry.value.current();
 }

@@ -50,6 +50,9 @@ bool in_read_only_image(const void* address);
 // Whether `address` lies in a writable segment of a loaded object (.data, .bss): static storage.
 bool in_writable_image(const void* address);
 
+// Whether `address` lies in any loaded object, as opposed to heap, stack or anonymous memory.
+bool in_loaded_image(const void* address);
+
 // The table that was current when trace `id` was captured or interned; null for 0.
 const module_table* stack_modules(stack_id id);
 

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-// Stack traces: capture (libgcc's unwinder), interning (the stack depot) and symbolization (libdw).
+// Stack traces: capture (unwind.cpp), interning (the stack depot) and symbolization (libdw).
 #pragma once
 
 #include <cstdint>

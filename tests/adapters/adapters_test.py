@@ -1,13 +1,14 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: MIT
-# Runs an adapter program (doctest_cases.cpp or gtest_cases.cpp) three or four times and checks what its
+# Runs an adapter program (doctest_cases.cpp or gtest_cases.cpp) three to five times and checks what its
 # framework says: which cases fail and with which messages, which pass, and the exit status.
 #   1. every case: the splats fail their cases, the expected one passes, and none reaches stderr
 #      (a warning does);
 #   2. the clean case alone: the run succeeds;
 #   3. the clean case, with a splat made while the program starts: the splat is on stderr and the
 #      exit status is fencedep's 66, while the case still passes;
-#   4. (env only) the expected splat with FENCEDEP unset: the check says fencedep is off.
+#   4. (env only) the expected splat with FENCEDEP unset: the check says fencedep is off;
+#   5. (doctest only) a splat made after doctest's verdict on its case: on stderr, exit status 66.
 # Usage: adapters_test.py doctest|gtest env|code PROGRAM
 #   env: the program is switched on by FENCEDEP=1; code: it calls fencedep::enable(true) itself.
 import os
@@ -25,8 +26,9 @@ def unexpected(held, taken):
             header, f"-> #1 ({held}){{write}}:", f"-> #0 ({taken}){{write}}:"]
 
 
-# (doctest name, gtest name): None if the case passes, else the lines each of its failure
-# messages must contain, one list per message, in order.
+# (doctest name, gtest name; None where the framework has no such case, as gtest has no subcases):
+# None if the case passes, else the lines each of its failure messages must contain, one list per
+# message, in the order the failures were made.
 cases = {
     ("abba", "Adapter.Abba"): [unexpected("b", "a")],
     ("abba on a thread", "Adapter.AbbaOnAThread"): [unexpected("b", "a")],
@@ -35,7 +37,12 @@ cases = {
     ("expected splat", "Adapter.ExpectedSplat"): None,
     ("a warning", "Adapter.AWarning"): None,
     ("a splat then a failure that ends the case", "Adapter.ASplatThenAFailureThatEndsTheTest"):
-        [["stop"], unexpected("b", "a")],
+        [unexpected("b", "a"), ["stop"]],
+    ("expected splat on a thread", "Adapter.ExpectedSplatOnAThread"): None,
+    ("an expectation that ends by a failure", "Adapter.AnExpectationThatEndsByAFailure"):
+        [["stop"], unexpected("c", "a")],
+    ("subcase paths each start afresh", None): None,
+    ("a splat in the second subcase path", None): [unexpected("b", "a")],
     ("expected splat that does not happen", "Adapter.ExpectedSplatThatDoesNotHappen"):
         [["expected a circular_dependency splat between a and b; none was reported"]],
     ("expected splat between other classes", "Adapter.ExpectedSplatBetweenOtherClasses"):
@@ -43,11 +50,12 @@ cases = {
          unexpected("c", "a")],
 }
 name = {pair: pair[0] if framework == "doctest" else pair[1] for pair in cases}
+cases = {pair: wanted for pair, wanted in cases.items() if name[pair] is not None}
 clean = name[("clean", "Adapter.Clean")]
 failures = []
 
 
-def run(only=None, static_splat=False, switched_on=True):
+def run(only=None, static_splat=False, switched_on=True, extra=()):
     env = dict(os.environ)
     for variable in ("FENCEDEP", "FENCEDEP_OPTIONS", "ADAPTER_STATIC_SPLAT"):
         env.pop(variable, None)
@@ -57,7 +65,7 @@ def run(only=None, static_splat=False, switched_on=True):
         env["ADAPTER_STATIC_SPLAT"] = "1"
     if framework == "doctest":
         # --duration lists every case that ran, passed or failed.
-        args = ["--no-colors=true", "--duration=true"] + ([f"--test-case={only}"] if only else [])
+        args = ["--no-colors=true", "--duration=true", *extra] + ([f"--test-case={only}"] if only else [])
     else:
         args = ["--gtest_color=no"] + ([f"--gtest_filter={only}"] if only else [])
     return subprocess.run([program] + args, env=env, capture_output=True, text=True, timeout=120)
@@ -69,10 +77,12 @@ def verdicts(out):
     if framework == "doctest":
         for ran in re.findall(r"^[0-9.]+ s: (.*)$", out, re.M):
             found[ran] = []
+        # A case with subcases may have a block per subcase path.
         for block in re.split(r"^={70,}$", out, flags=re.M):
             case = re.search(r"^TEST CASE:  (.*)$", block, re.M)
             if case:
-                found[case.group(1)] = re.split(r"^\S+:\d+: (?:FATAL )?ERROR: ", block, flags=re.M)[1:]
+                found.setdefault(case.group(1), []).extend(
+                    re.split(r"^\S+:\d+: (?:FATAL )?ERROR: ", block, flags=re.M)[1:])
     else:
         for case, body in re.findall(r"^\[ RUN      \] (.*)$\n(.*?)^\[  (?:FAILED |     OK) \] \1", out, re.M | re.S):
             found[case] = re.split(r"^\S+:\d+: Failure\nFailed\n", body, flags=re.M)[1:]
@@ -125,6 +135,22 @@ if mode == "env":
     check("cases run with fencedep off", [m.splitlines()[0] for m in verdicts(off.stdout).get(expected, [])],
           ["expected a circular_dependency splat between a and b; none was reported "
            "(fencedep is off: set FENCEDEP=1 or call fencedep::enable(true))"])
+
+# 5. (doctest only) A splat made between doctest's verdict and the end of the case: shown under
+#    the case, which doctest counts as passed, and written to the log, so the exit status is 66.
+if framework == "doctest":
+    late_case = "a splat after the verdict"
+    late = run(only=late_case, extra=["--no-skip=true"])
+    runs.append(("splat after the verdict", late))
+    check("exit status after a splat after the verdict", late.returncode, 66)
+    check("splats on stderr after a splat after the verdict", late.stderr.count(header), 1)
+    check("[doctest] line after a splat after the verdict",
+          "[doctest] test cases: 1 | 1 passed | 0 failed" in late.stdout, True)
+    shown = verdicts(late.stdout).get(late_case, [])
+    check("failures shown after a splat after the verdict", len(shown), 1)
+    for line in unexpected("b", "a"):
+        if shown and line not in shown[0].splitlines():
+            failures.append(f"{late_case}: no line {line!r} in its failure message:\n{shown[0]}")
 
 if failures:
     print(f"{framework} ({mode}):", *failures, sep="\n  ")

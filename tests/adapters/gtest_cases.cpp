@@ -35,8 +35,21 @@ TEST(Adapter, ExpectedSplatBetweenOtherClasses) {
 // Passes: a warning is no splat; it goes to the log.
 TEST(Adapter, AWarning) { nest_containers(); }
 
-// Fails twice: the failure, then the splat.
+// Fails twice, in the order they happened: the splat, then the failure.
 TEST(Adapter, ASplatThenAFailureThatEndsTheTest) {
     abba(a, b);
     FAIL() << "stop";
+}
+
+// The splat is made on another thread, while the expectation is open.
+TEST(Adapter, ExpectedSplatOnAThread) {
+    EXPECT_FENCEDEP_SPLAT(report_kind::circular_dependency, ({"a", "b"}), { abba_on_a_thread(); });
+}
+
+// Fails twice: the failure, then the splat the expectation held when the failure ended it.
+TEST(Adapter, AnExpectationThatEndsByAFailure) {
+    EXPECT_FENCEDEP_SPLAT(report_kind::circular_dependency, ({"a", "b"}), {
+        abba(a, c);
+        FAIL() << "stop";
+    });
 }

@@ -116,6 +116,46 @@ TEST_CASE("forget() drops the edges into and out of its class, not those of othe
     CHECK(classes_of(cap.at(0)) == "D, C");
 }
 
+TEST_CASE("a cycle reported before forget() is reported again when the inversion is learned again") {
+    capture cap;
+    locks l;
+    lock_unlock_pairs(l, {"AB", "BA"});
+    REQUIRE(cap.kinds() == "circular_dependency");
+    fencedep::forget(l.a);
+    // The object moved to a new owner and is misused there: the same inversion, learned anew.
+    lock_unlock_pairs(l, {"AB", "BA"});
+    REQUIRE(cap.kinds() == "circular_dependency, circular_dependency");
+    CHECK(classes_of(cap.at(0)) == "B, A");
+    CHECK(classes_of(cap.at(1)) == "B, A");
+    // Once again, the repeat is deduplicated.
+    lock_unlock_2(l.b, l.a);
+    CHECK(cap.kinds() == "circular_dependency, circular_dependency");
+}
+
+TEST_CASE("a cycle through the forgotten class and others is reported again; one between other classes is not") {
+    capture cap;
+    locks l;
+    lock_unlock_pairs(l, {"AB", "BC", "CA", "DE", "ED"});
+    REQUIRE(cap.kinds() == "circular_dependency, circular_dependency");
+    CHECK(classes_of(cap.at(0)) == "C, B, A");
+    CHECK(classes_of(cap.at(1)) == "E, D");
+    fencedep::forget(l.b);
+    lock_unlock_pairs(l, {"AB", "BC", "CA", "ED"});
+    REQUIRE(cap.kinds() == "circular_dependency, circular_dependency, circular_dependency");
+    CHECK(classes_of(cap.at(2)) == "C, B, A");
+}
+
+TEST_CASE("forget() keeps the reports that do not depend on a learned order: recursive locking stays reported once") {
+    capture cap;
+    locks l;
+    locks other;
+    lock_unlock_2(l.a, other.a);
+    REQUIRE(cap.kinds() == "recursive_locking");
+    fencedep::forget(l.a);
+    lock_unlock_2(l.a, other.a);
+    CHECK(cap.kinds() == "recursive_locking");
+}
+
 TEST_CASE("forget() of a lock whose class was never taken changes nothing") {
     capture cap;
     locks l;

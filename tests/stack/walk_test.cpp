@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
-// capture_stack walks no deeper than the trace it keeps. The unwinder looks up the unwind table of
-// every frame it walks with _dl_find_object, so this test counts those calls (it defines
-// _dl_find_object, which the unwinder then calls, and forwards to the C library's).
+// capture_stack walks no deeper than the trace it keeps, and looks up each return address's unwind
+// table once. Each lookup is a call of _dl_find_object, so this test counts those calls (it defines
+// _dl_find_object, which libgcc's FDE lookup then calls, and forwards to the C library's).
 #include <dlfcn.h>
 #include <link.h>
 
@@ -48,7 +48,7 @@ extern "C" int _dl_find_object(void* address, dl_find_object* result) noexcept {
 
 TEST_SUITE("stack") {
 
-TEST_CASE("a capture of 2 frames 100 frames deep walks about 2 frames") {
+TEST_CASE("a capture of 2 frames 100 frames deep walks about 2 frames, once") {
     const unsigned before = lookups.load();
     const stack_id id = deep<100>();
     const unsigned walked = lookups.load() - before;
@@ -58,9 +58,14 @@ TEST_CASE("a capture of 2 frames 100 frames deep walks about 2 frames") {
     REQUIRE(frames.size() == 2);
     CHECK(frames[0].function == "unsigned int (anonymous namespace)::deep<0>()");
     CHECK(frames[1].function == "unsigned int (anonymous namespace)::deep<1>()");
-    // One lookup for the unwinder's own frame, one per frame walked (capture_stack's, the 2 kept
-    // and the slack of 2, deep<2>), and one for the frame below, where the walk stops.
-    CHECK(walked == 6);
+    // One lookup per frame stepped over: the walk's own, capture_stack's and the 2 kept. The walk
+    // ends at deep<2>'s frame, the last it has room for (a slack of 3), without stepping over it.
+    CHECK(walked == 4);
+
+    // The same walk again finds every rule in the cache.
+    const unsigned again = lookups.load();
+    CHECK(deep<100>() == id);
+    CHECK(lookups.load() == again);
 }
 
 }  // TEST_SUITE
