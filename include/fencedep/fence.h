@@ -246,7 +246,9 @@ public:
     // --- names: what every driver overrides ---------------------------------------------------
 
     // Names for context lines and diagnostics. The strings must stay valid until release()
-    // has returned.
+    // has returned. fencedep asks for them only when it needs them (a new dependency recorded
+    // inside an operation on this fence, or a report), on the thread running the operation and
+    // possibly with its engine lock held: return a name, without blocking or taking a lock.
     virtual const char* driver_name() const noexcept = 0;
     virtual const char* timeline_name() const noexcept = 0;
 

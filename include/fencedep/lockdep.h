@@ -76,6 +76,8 @@ struct lock_class_key {
 
 namespace detail {
 struct engine_access;
+// How a context frame was pushed (context_scope).
+enum class frame_pushed : unsigned char { no, plain, segment };
 // The gate: one relaxed load per hook when fencedep is off. Written by enable() and by the
 // engine when it steps aside (full tables, internal failure).
 FENCEDEP_API extern std::atomic<bool> gate;
@@ -115,11 +117,12 @@ FENCEDEP_API bool dump_graph(const char* path, std::string* error = nullptr);
 // Context frames
 //
 // While a fence operation runs, its thread carries a frame naming the operation and the fence.
-// Each dependency edge recorded under frames keeps a copy of the innermost ones, so that a splat
-// can say which composition of fences created the edge, not only show a stack. Frames are pushed
-// and popped by the fence layer; users' own primitives may push them too.
-// Pushing a frame costs a few stores into thread-local memory; nothing is copied until the
-// engine records a new edge. The strings must stay valid while the frame is pushed.
+// Each dependency edge recorded under frames keeps a copy of them, so that a splat can say which
+// composition of fences created the edge, not only show a stack. Frames are pushed and popped by
+// the fence layer; users' own primitives may push them too.
+// Pushing a frame costs a few stores into thread-local memory, and the engine keeps only a
+// pointer to it: the frame is read, and copied, only when the engine records a new edge or
+// builds a report. So the frame and its strings must stay valid while it is pushed.
 // ---------------------------------------------------------------------------------------------
 enum class fence_op : std::uint8_t {
     enable_signaling,  // the fence's enable_signaling op (classic contract: under its own lock)
@@ -136,15 +139,27 @@ enum class fence_op : std::uint8_t {
     priming,           // fencedep recording the kernel's fence rules at start-up (signalling.h)
 };
 
+// A frame names its fence in one of two ways:
+//   - by value: `kind`, `driver`, `timeline`, `context` and `seqno` (or `file` and `line`), as
+//       a user's frame does: {fence_op::signal, "my_fence", "ring", "gfx", ctx, seqno};
+//   - on demand: `name` set, the fields above left empty. Each time the engine copies the frame
+//       (a new edge, a report), it copies it to a fresh context_frame and calls `name` on the
+//       copy, which fills the names from `subject` (the object the frame is about). The fence
+//       layer names its frames so, since a fence's names are virtual calls into its ops, which
+//       every operation would otherwise pay for. `name` runs on the thread that pushed the
+//       frame, while the frame is pushed, with fencedep's engine lock held: `subject` must be
+//       alive, and `name` must not block or take locks.
 struct context_frame {
     fence_op op;
-    const char* kind;      // "fence", "fence_array", "fence_chain", or a user's type name
-    const char* driver;    // driver name of the fence
-    const char* timeline;  // timeline name of the fence
-    std::uint64_t context;
-    std::uint64_t seqno;
+    const char* kind = nullptr;      // "fence", "fence_array", "fence_chain", or a user's type name
+    const char* driver = nullptr;    // driver name of the fence
+    const char* timeline = nullptr;  // timeline name of the fence
+    std::uint64_t context = 0;
+    std::uint64_t seqno = 0;
     const char* file = nullptr;  // for frames that name a place rather than a fence
     unsigned line = 0;
+    void (*name)(context_frame& copy) noexcept = nullptr;  // null: the names are the fields
+    const void* subject = nullptr;                          // what `name` names
 };
 
 // RAII: pushes `frame` on the calling thread's context stack for the scope's duration.
@@ -162,7 +177,7 @@ public:
     context_scope& operator=(const context_scope&) = delete;
 
 private:
-    enum : unsigned char { not_pushed, pushed, pushed_segment } state_;
+    detail::frame_pushed state_;
 };
 
 // ---------------------------------------------------------------------------------------------

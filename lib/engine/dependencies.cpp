@@ -15,11 +15,14 @@ namespace {
 // nested in containers can be a dozen frames deep).
 constexpr unsigned trimmed_frames_allowance = 24;
 
-// The outermost `depth` context frames of the thread, copied out of its stack.
+// The outermost `depth` context frames of the thread, copied out of its stack. A frame named on
+// demand is named here, the first time its names are needed (lockdep.h).
 context_record copy_frames(const thread_state& ts, unsigned depth) {
     context_record record;
     for (unsigned i = 0; i < depth; ++i) {
-        const context_frame& f = *ts.frames[i];
+        context_frame f = *ts.frames[i];
+        if (f.name)
+            f.name(f);
         record.frames.push_back({f.op, f.kind ? f.kind : "", f.driver ? f.driver : "", f.timeline ? f.timeline : "",
                                  f.context, f.seqno, f.file ? f.file : "", f.line});
     }
@@ -66,7 +69,7 @@ lock_ref event::ref(const held_lock& h) const {
     // innermost one tells a frame pushed later at the same depth apart.
     const unsigned depth = h.frames.depth;
     if (depth > 0 && depth <= std::min(ts_.frame_depth, max_context_frames) &&
-        ts_.frame_serials[depth - 1] == h.frames.serial)
+        ts_.frame_serials[depth] == h.frames.serial)
         r.context = copy_frames(ts_, depth);
     return r;
 }

@@ -11,6 +11,7 @@
 
 #include <fmt/format.h>
 
+#include "engine/frames.h"
 #include "engine/internal.h"
 
 namespace fencedep {
@@ -256,12 +257,6 @@ template <lock_kind Kind, bool Trylock>
     acquire_slow(map, subclass, slow_flags({subclass, Trylock, Kind}), ip, outer_ip, nullptr);
 }
 
-// After a context frame came or went: what acquisitions record from now on.
-void mark_frames(thread_state& ts) noexcept {
-    const unsigned stored = std::min(ts.frame_depth, max_context_frames);
-    ts.frames_mark = {stored, stored ? ts.frame_serials[stored - 1] : 0};
-}
-
 // Removes entry `index` and re-validates the entries above it, as lockdep does: the remaining
 // sequence is a chain of its own, and may be new.
 void remove_held(thread_state& ts, unsigned index, report_queue& reports) {
@@ -408,16 +403,9 @@ using namespace detail;
 
 namespace detail {
 namespace {
-// Pushes a context frame and, for deferred work, begins a lock segment; returns whether it did.
-// Allocates nothing and reports nothing, so it needs no re-entry guard.
-bool push_frame(thread_state& ts, const context_frame& frame) noexcept {
-    if (ts.frame_depth < max_context_frames) {
-        ts.frames[ts.frame_depth] = &frame;
-        ts.frame_serials[ts.frame_depth] = ++ts.next_frame_serial;
-    }
-    ++ts.frame_depth;
-    mark_frames(ts);
-    if (frame.op != fence_op::deferred_work || ts.segment_depth >= max_context_frames)
+// A deferred_work frame begins a lock segment; returns whether it did.
+bool begin_segment(thread_state& ts) noexcept {
+    if (ts.segment_depth >= max_context_frames)
         return false;
     ts.segments[ts.segment_depth++] = {ts.segment_base, ts.chain_key};
     ts.segment_base = ts.depth;
@@ -427,51 +415,42 @@ bool push_frame(thread_state& ts, const context_frame& frame) noexcept {
     ts.chain_key = chain_key_mix(ts.chain_key, segment_marker);
     return true;
 }
-
-// The calling thread's state, created or brought up to date by an event: null while validation
-// is off or the re-entry guard is raised.
-[[gnu::noinline]] thread_state* synced_thread_state() noexcept {
-    const event_scope scope;
-    return scope.ts;
-}
 }  // namespace
+
+// The first push of a thread (or after enable(true)) takes an event, which creates the state or
+// brings it up to date.
+frame_pushed push_frame_slow(const context_frame& frame) noexcept {
+    thread_state* ts;
+    {
+        const event_scope scope;
+        ts = scope.ts;
+    }
+    if (!ts)
+        return frame_pushed::no;
+    store_frame(*ts, frame);
+    return frame.op == fence_op::deferred_work && begin_segment(*ts) ? frame_pushed::segment : frame_pushed::plain;
+}
+
+void end_segment(thread_state& ts) noexcept {
+    // After enable(true) reset the thread's stacks, there is no segment left to close.
+    if (ts.segment_depth == 0)
+        return;
+    const unsigned base = ts.segment_base;
+    const auto& saved = ts.segments[--ts.segment_depth];
+    ts.segment_base = saved.base;
+    // Locks taken in the segment should be gone; if some are still held, they join the
+    // enclosing segment and the keys are worked out again.
+    if (ts.depth == base)
+        ts.chain_key = saved.chain_key;
+    else
+        rekey(ts);
+}
 }  // namespace detail
 
-// Every fence operation pushes a frame: a thread whose state is current pushes it on the spot,
-// as the lock fast path does; the first push of a thread (or after enable(true)) takes an event,
-// which creates the state or brings it up to date.
-context_scope::context_scope(const context_frame& frame) noexcept : state_(not_pushed) {
-    if (!enabled())
-        return;
-    thread_state* ts = hot_thread_state;
-    if (!ts || ts->epoch != hot.epoch.load(std::memory_order_acquire)) [[unlikely]]
-        ts = synced_thread_state();
-    if (ts)
-        state_ = push_frame(*ts, frame) ? pushed_segment : pushed;
-}
+context_scope::context_scope(const context_frame& frame) noexcept
+    : state_(enabled() ? push_frame(frame) : frame_pushed::no) {}
 
-// Popping allocates nothing either; the state exists, since the push found it.
-context_scope::~context_scope() {
-    if (state_ == not_pushed)
-        return;
-    thread_state* ts = this_thread_state;
-    if (!ts)
-        return;
-    --ts->frame_depth;
-    mark_frames(*ts);
-    // After enable(true) reset the thread's stacks, there is no segment left to close.
-    if (state_ == pushed_segment && ts->segment_depth > 0) {
-        const unsigned base = ts->segment_base;
-        const auto& saved = ts->segments[--ts->segment_depth];
-        ts->segment_base = saved.base;
-        // Locks taken in the segment should be gone; if some are still held, they join the
-        // enclosing segment and the keys are worked out again.
-        if (ts->depth == base)
-            ts->chain_key = saved.chain_key;
-        else
-            rekey(*ts);
-    }
-}
+context_scope::~context_scope() { pop_frame(state_); }
 
 lock_map::lock_map(const char* name, const char* file, const char* function, unsigned line, unsigned column) noexcept
     : name_(name),

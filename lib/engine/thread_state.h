@@ -63,8 +63,9 @@ struct thread_state {
     // Acquisitions past `capacity`, not tracked; their releases are matched against this count.
     unsigned untracked = 0;
     const context_frame* frames[max_context_frames] = {};
-    // Per stored frame, a number no other push on this thread had (see frame_mark).
-    std::uint32_t frame_serials[max_context_frames] = {};
+    // frame_serials[d]: for the stored frame at depth d (frames[d - 1]), a number no other push
+    // on this thread had (see frame_mark); [0], for no frame, stays 0.
+    std::uint32_t frame_serials[max_context_frames + 1] = {};
     std::uint32_t next_frame_serial = 0;
     unsigned frame_depth = 0;  // may exceed max_context_frames; only the first ones are stored
     frame_mark frames_mark;    // what an acquisition now records (held_lock::frames)

@@ -77,6 +77,15 @@ constexpr int max_errno = 4095;
 
 namespace detail {
 
+void name_fence(context_frame& frame) noexcept {
+    const fence& f = *static_cast<const fence*>(frame.subject);
+    frame.kind = f.kind_name();
+    frame.driver = f.driver_name();
+    frame.timeline = f.timeline_name();
+    frame.context = f.context();
+    frame.seqno = f.seqno();
+}
+
 operation_scope::operation_scope() noexcept { enter_operation(); }
 
 operation_scope::~operation_scope() { leave_operation(); }
@@ -197,7 +206,8 @@ void fence::release_now() noexcept {
         error_.store(-EDEADLK, std::memory_order_relaxed);
         signal();
     }
-    detail::frame_scope frame(fence_op::release, *this);
+    // Named now: release() destroys the fence while its frame is pushed.
+    detail::frame_scope frame(fence_op::release, *this, detail::name_now);
     release();
 }
 

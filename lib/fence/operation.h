@@ -2,12 +2,13 @@
 // The fence layer's per-thread bookkeeping: operation nesting, context frames, deferred work.
 #pragma once
 
-#include <optional>
+#include <new>
 
 #include <fencedep/fence.h>
 #include <fencedep/lockdep.h>
 
 #include "config/options.h"
+#include "engine/frames.h"
 
 namespace fencedep::detail {
 
@@ -21,23 +22,41 @@ public:
     operation_scope& operator=(const operation_scope&) = delete;
 };
 
-// Pushes a context frame for `op` on `f`, only when fencedep is on: building the frame calls
-// the fence's virtual name ops, which the off path must not pay for.
+// Names a frame on `subject`, a fence, as context lines print it (context_frame::name).
+void name_fence(context_frame& frame) noexcept;
+
+// Asks frame_scope to name its fence when the frame is pushed rather than on demand: for a
+// frame that stays pushed while the fence is destroyed (release).
+struct name_now_t {};
+inline constexpr name_now_t name_now{};
+
+// Pushes a context frame for `op` on `f`, only when fencedep is on: context_scope's push,
+// inlined. The frame names the fence on demand, so that an operation whose locks are all known
+// does not pay for the fence's virtual name ops: `f` must outlive the scope.
 class frame_scope {
 public:
     frame_scope(fence_op op, const fence& f) noexcept {
         if (enabled()) {
-            frame_.emplace(context_frame{op, f.kind_name(), f.driver_name(), f.timeline_name(),
-                                         f.context(), f.seqno()});
-            scope_.emplace(*frame_);
+            new (&frame_) context_frame{.op = op, .name = &name_fence, .subject = &f};
+            pushed_ = push_frame(frame_);
         }
     }
+    frame_scope(fence_op op, const fence& f, name_now_t) noexcept {
+        if (enabled()) {
+            new (&frame_) context_frame{.op = op, .subject = &f};
+            name_fence(frame_);
+            pushed_ = push_frame(frame_);
+        }
+    }
+    ~frame_scope() { pop_frame(pushed_); }
     frame_scope(const frame_scope&) = delete;
     frame_scope& operator=(const frame_scope&) = delete;
 
 private:
-    std::optional<context_frame> frame_;  // the engine keeps a pointer to it while pushed
-    std::optional<context_scope> scope_;
+    union {
+        context_frame frame_;  // built only when fencedep is on; the engine points at it
+    };
+    frame_pushed pushed_ = frame_pushed::no;
 };
 
 // Appends `work` to the calling thread's deferred queue. The item must not be queued already.

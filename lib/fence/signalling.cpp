@@ -1,12 +1,13 @@
 // SPDX-License-Identifier: MIT
 // Fence signalling sections, fence waits and memory reclaim as pseudo-locks, and the start-up
 // priming of the order the rules of fences allow (signalling.h).
-#include <optional>
+#include <utility>
 
 #include <fencedep/resv.h>
 #include <fencedep/signalling.h>
 
 #include "engine/engine.h"
+#include "engine/frames.h"
 
 namespace fencedep {
 
@@ -29,14 +30,14 @@ lock_map& reclaim_map() {
 }
 
 // The frame that names a section begun by the user (sections do not nest: an inner begin is a
-// no-op, so one per thread is enough). `section` has a destructor, so each access to it goes
-// through a TLS wrapper; the constinit flag spares fence::signal()'s own sections that cost.
+// no-op, so one per thread is enough). Constant-initialized and trivially destructible, so that
+// reaching it is one load from the thread pointer, with no TLS wrapper or exit registration.
 struct section_frame {
-    std::optional<context_frame> frame;
-    std::optional<context_scope> scope;
+    context_frame frame;
+    frame_pushed pushed;
 };
-thread_local section_frame section;
-[[gnu::tls_model("initial-exec")]] constinit thread_local bool section_framed = false;
+[[gnu::tls_model("initial-exec")]] constinit thread_local section_frame section{{.op = fence_op::signalling},
+                                                                                 frame_pushed::no};
 
 // Records the hierarchy resv_acquire_context -> resv_lock -> reclaim -> fence_signalling
 // (write), as the kernel's dma_resv_lockdep() does at boot, under a context frame that says so.
@@ -62,9 +63,8 @@ bool begin_signalling(const char* file, unsigned line) noexcept {
     if (map.held_kind() == lock_kind::read)
         return true;
     if (file) {
-        section.frame.emplace(context_frame{fence_op::signalling, "", "", "", 0, 0, file, line});
-        section.scope.emplace(*section.frame);
-        section_framed = true;
+        section.frame = context_frame{.op = fence_op::signalling, .file = file, .line = line};
+        section.pushed = push_frame(section.frame);
     }
     map.try_acquire_read();
     return false;
@@ -72,11 +72,7 @@ bool begin_signalling(const char* file, unsigned line) noexcept {
 
 void end_signalling() noexcept {
     signalling_map().release();
-    if (section_framed) {
-        section_framed = false;
-        section.scope.reset();
-        section.frame.reset();
-    }
+    pop_frame(std::exchange(section.pushed, frame_pushed::no));
 }
 
 void might_wait_on_fence() noexcept {

@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: MIT
 // Context lines: each fence operation that takes a lock names itself, once, in the report.
+#include <atomic>
 #include <mutex>
 #include <string>
+#include <vector>
 
 #include "../engine/capture.h"
 #include "fence_test.h"
@@ -47,9 +49,103 @@ struct polled_fence final : fence {
     fencedep::spinlock& hw;
 };
 
+// A leaf that counts the calls to its name ops.
+std::atomic<int> name_calls{0};
+struct counted_fence : fence {
+    using fence::fence;
+    const char* driver_name() const noexcept override {
+        ++name_calls;
+        return "counted";
+    }
+    const char* timeline_name() const noexcept override {
+        ++name_calls;
+        return "count";
+    }
+};
+
+// A leaf whose release() frees it first, then takes two driver locks: its release frame must
+// not need the fence to name it.
+struct freeing_fence final : counted_fence {
+    freeing_fence(fencedep::spinlock& a, fencedep::spinlock& b)
+        : counted_fence(fence::allocate_contexts(1), 1), first(a), second(b) {}
+    void release() noexcept override {
+        fencedep::spinlock& a = first;
+        fencedep::spinlock& b = second;
+        delete this;
+        std::lock_guard outer(a);
+        std::lock_guard inner(b);
+    }
+    fencedep::spinlock& first;
+    fencedep::spinlock& second;
+};
+
 }  // namespace
 
 TEST_SUITE("fence-context-lines") {
+
+TEST_CASE("a fence is named only when a dependency recorded in its operation or a report needs it") {
+    capture cap;
+    fencedep::spinlock ring_lock{"counted ring->lock"};
+    // Kept to the end: a release names its fence at once (see the next case).
+    std::vector<fencedep::fence_ref<>> kept;
+    const auto round = [&] {
+        auto f = fencedep::make_fence<counted_fence>(ring_lock, fence::allocate_contexts(1), 1);
+        flag_callback cb;
+        REQUIRE(f->add_callback(cb, flag_callback::run) == 0);
+        f->signal();
+        CHECK(cb.seen);
+        kept.push_back(f);
+    };
+    round();  // new dependencies (fence_signalling -> ring lock), recorded with the frames' names
+    CHECK(name_calls > 0);
+    name_calls = 0;
+    round();  // every chain known: nothing is recorded, so nothing is named
+    CHECK(name_calls == 0);
+
+    fencedep::spinlock driver{"counted driver"};
+    auto f = fencedep::make_fence<counted_fence>(ring_lock, fence::allocate_contexts(1), 1);
+    {
+        std::lock_guard guard(driver);
+        f->signal();  // driver -> fence_signalling, ring lock: new, named now
+    }
+    CHECK(name_calls > 0);
+    struct taking_driver : fencedep::fence_callback {
+        fencedep::spinlock* lock = nullptr;
+        static void run(fence&, fencedep::fence_callback& cb) noexcept {
+            std::lock_guard guard(*static_cast<taking_driver&>(cb).lock);
+        }
+    } takes;
+    takes.lock = &driver;
+    auto g = fencedep::make_fence<counted_fence>(ring_lock, fence::allocate_contexts(1), 1);
+    REQUIRE(g->add_callback(takes, taking_driver::run) == 0);
+    g->signal();  // ring lock -> driver, in g's callback
+    REQUIRE(cap.kinds() == "circular_dependency");
+    const auto report = cap.at(0);
+    INFO("text:\n", report.text);
+    CHECK(classes_of(report) == "counted ring->lock, counted driver");
+    const std::string g_name = "fence 'count' ctx " + std::to_string(g->context()) + " seqno 1";
+    CHECK(report.contexts.back() == "signalling " + g_name + ", running a signal callback of " + g_name);
+}
+
+TEST_CASE("release: the frame names the fence though release() frees it") {
+    capture cap;
+    fencedep::spinlock a{"freed A"};
+    fencedep::spinlock b{"freed B"};
+    auto* f = new freeing_fence(a, b);
+    const std::string name = "fence 'count' ctx " + std::to_string(f->context()) + " seqno 1";
+    fencedep::fence_ref<>::adopt(f).reset();  // freed A -> freed B, while releasing f
+    {
+        std::lock_guard inner(b);
+        std::lock_guard outer(a);
+    }
+    REQUIRE(cap.kinds() == "circular_dependency");
+    const auto report = cap.at(0);
+    INFO("text:\n", report.text);
+    CHECK(classes_of(report) == "freed B, freed A");
+    REQUIRE(report.contexts.size() == 2);
+    CHECK(report.contexts[0] == "releasing " + name);
+    CHECK(report.contexts[1] == "");
+}
 
 TEST_CASE("remove_callback: a dependency recorded in it names the fence whose lock it takes") {
     capture cap;
