@@ -35,7 +35,8 @@ struct pending_retake {
 };
 [[gnu::tls_model("initial-exec")]] constinit thread_local pending_retake retake_pending{nullptr, nullptr, false};
 
-void retake_now() noexcept {
+// Out of line: the common path only tests whether a retake is pending.
+[[gnu::noinline, gnu::cold]] void retake_now() noexcept {
     const pending_retake retake = retake_pending;
     retake_pending.state = nullptr;
     record_acquire(*retake.state, retake.ip, false);
@@ -87,11 +88,39 @@ int wait_with(pthread_mutex_t* mutex, const void* ip, Wait wait) {
     return result;
 }
 
+// A known mutex that is not recursive, with no retake pending: the common case of a lock or
+// unlock, kept apart from the others (new locks, recursive owners, retakes) so that it needs no
+// registers beyond the two it keeps across the real call. Null otherwise.
+[[gnu::always_inline]] inline lock_state* plain_known_mutex(pthread_mutex_t* mutex) noexcept {
+    if (retake_pending.state)
+        return nullptr;
+    lock_state* state = find_lock(mutex, lock_kind::mutex);
+    return state && !recursive(mutex) ? state : nullptr;
+}
+
 // The validated halves of the interposed functions, out of line so that with validation off an
 // interposed function is a test and a jump to the real one.
-[[gnu::noinline]] int mutex_lock_validated(pthread_mutex_t* mutex, const void* ip) noexcept {
+[[gnu::noinline]] int mutex_lock_any(pthread_mutex_t* mutex, const void* ip) noexcept {
     return take_mutex(mutex, ip,
                       [&](lock_state* state) { return blocking(state, ip, [&] { return real.mutex_lock(mutex); }); });
+}
+
+// A lock refused after it was recorded (an errorcheck mutex relocked, EDEADLK): the record goes.
+[[gnu::noinline, gnu::cold]] int mutex_lock_refused(pthread_mutex_t* mutex, const void* ip, int result) noexcept {
+    if (lock_state* state = find_lock(mutex, lock_kind::mutex))
+        record_release(*state, ip);
+    return result;
+}
+
+[[gnu::noinline]] int mutex_lock_validated(pthread_mutex_t* mutex, const void* ip) noexcept {
+    lock_state* const state = plain_known_mutex(mutex);
+    if (!state) [[unlikely]]
+        return mutex_lock_any(mutex, ip);
+    record_acquire(*state, ip, false);
+    const int result = real.mutex_lock(mutex);
+    if (!acquired(result)) [[unlikely]]
+        return mutex_lock_refused(mutex, ip, result);
+    return result;
 }
 
 [[gnu::noinline]] int mutex_trylock_validated(pthread_mutex_t* mutex, const void* ip) noexcept {
@@ -112,7 +141,7 @@ int wait_with(pthread_mutex_t* mutex, const void* ip, Wait wait) {
     });
 }
 
-[[gnu::noinline]] int mutex_unlock_validated(pthread_mutex_t* mutex, const void* ip) noexcept {
+[[gnu::noinline]] int mutex_unlock_any(pthread_mutex_t* mutex, const void* ip) noexcept {
     settle_pending_retake();
     lock_state* state = find_lock(mutex, lock_kind::mutex);
     if (state && recursive(mutex) && owned_here(*state)) {
@@ -123,6 +152,14 @@ int wait_with(pthread_mutex_t* mutex, const void* ip, Wait wait) {
         state->owner.store(0, std::memory_order_relaxed);
     }
     return unlocking(state, ip, [&] { return real.mutex_unlock(mutex); });
+}
+
+[[gnu::noinline]] int mutex_unlock_validated(pthread_mutex_t* mutex, const void* ip) noexcept {
+    lock_state* const state = plain_known_mutex(mutex);
+    if (!state) [[unlikely]]
+        return mutex_unlock_any(mutex, ip);
+    record_release(*state, ip);
+    return real.mutex_unlock(mutex);
 }
 
 [[gnu::noinline]] int spin_lock_validated(pthread_spinlock_t* lock, const void* ip) noexcept {
