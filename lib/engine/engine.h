@@ -6,6 +6,8 @@
 #include <string_view>
 
 #include "config/options.h"
+// Context frames, pushed inline by the fence layer on every operation.
+#include "engine/frames.h"
 
 namespace fencedep::detail {
 

@@ -8,7 +8,7 @@
 #include <fencedep/lockdep.h>
 
 #include "config/options.h"
-#include "engine/frames.h"
+#include "engine/engine.h"
 
 namespace fencedep::detail {
 

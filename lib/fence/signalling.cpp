@@ -7,7 +7,6 @@
 #include <fencedep/signalling.h>
 
 #include "engine/engine.h"
-#include "engine/frames.h"
 
 namespace fencedep {
 
