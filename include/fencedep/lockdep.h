@@ -19,6 +19,13 @@
 #define FENCEDEP_API
 #define FENCEDEP_ALWAYS_INLINE inline
 #endif
+// The engine's hooks, called on every lock and unlock while validation is on: with g++, through
+// the GOT rather than a PLT stub, one jump less per call (clang has no such attribute).
+#if defined(__GNUC__) && !defined(__clang__)
+#define FENCEDEP_HOOK [[gnu::noplt]]
+#else
+#define FENCEDEP_HOOK
+#endif
 
 namespace fencedep {
 
@@ -83,12 +90,24 @@ enum class frame_pushed : unsigned char { no, plain, segment };
 FENCEDEP_API extern std::atomic<bool> gate;
 }  // namespace detail
 
-// Returns whether validation is on. Costs one relaxed atomic load.
-FENCEDEP_ALWAYS_INLINE bool enabled() noexcept { return detail::gate.load(std::memory_order_relaxed); }
+// Returns whether validation is on. Costs one relaxed load of the gate byte: on x86-64 a compare
+// with memory, which the caller's branch uses directly (a relaxed atomic load would be a load and
+// a test, one instruction more on every hook of every lock while fencedep is off). The asm is
+// volatile so that, like the atomic load, it is never merged with another or hoisted out of a loop.
+FENCEDEP_ALWAYS_INLINE bool enabled() noexcept {
+#if defined(__x86_64__) && defined(__GCC_ASM_FLAG_OUTPUTS__)
+    bool on;
+    asm volatile("cmpb $0, %1" : "=@ccne"(on) : "m"(detail::gate));
+    return on;
+#else
+    return detail::gate.load(std::memory_order_relaxed);
+#endif
+}
 
 // Switches validation on or off in code, as FENCEDEP=1 does from the environment.
-// Switching on from off starts every thread from an empty held-lock stack (locks taken while off
-// are not known to the validator, so releasing one later is a bad unlock, as in lockdep);
+// Switching on from off starts every thread from an empty held-lock stack at its next acquisition
+// (locks taken while off are not known to the validator, so releasing one later is a bad unlock,
+// as in lockdep; until then, the lock on top of its old stack is still matched by its release);
 // enable(true) while on changes nothing. Classes, edges and reports seen so far are kept (see
 // reset()). After a table filled up, only reset() followed by enable(true) switches it back on.
 // Options come from FENCEDEP_OPTIONS, read once at start-up.
@@ -332,46 +351,47 @@ public:
 
     // Records a blocking acquisition of the lock's class `subclass` (0-7). A subclass above 7 is
     // reported (invalid_subclass) and the acquisition is recorded as subclass 0.
-    // `outer_ip` is left defaulted: evaluated in the caller, it is the caller's own return
-    // address, which names the user's frame in "at:" when the caller is a wrapper (a lock
-    // function inlined into std::lock_guard, say) that has returned by the time of a report.
+    // `outer_ip` is left null: it then stands for the return address of the function this call
+    // is inlined into, which names the user's frame in "at:" when that function is a wrapper (a
+    // lock function inlined into std::lock_guard, say) that has returned by the time of a
+    // report. It is read only when validation is on.
     // These calls are inline: when fencedep is off they cost the gate's load and a branch.
     FENCEDEP_ALWAYS_INLINE void acquire(unsigned subclass = 0,
-                                        const void* outer_ip = __builtin_return_address(0)) noexcept {
+                                        const void* outer_ip = nullptr) noexcept {
         if (enabled())
-            on_acquire<lock_kind::write, false>(subclass, nullptr, outer_ip);
+            acquire_here<lock_kind::write, false>(subclass, outer_ip);
     }
     // Records a successful trylock.
     FENCEDEP_ALWAYS_INLINE void try_acquire(unsigned subclass = 0,
-                                            const void* outer_ip = __builtin_return_address(0)) noexcept {
+                                            const void* outer_ip = nullptr) noexcept {
         if (enabled())
-            on_acquire<lock_kind::write, true>(subclass, nullptr, outer_ip);
+            acquire_here<lock_kind::write, true>(subclass, outer_ip);
     }
     // The same for readers: lock_kind::read (acquire_read) and lock_kind::recursive_read.
     FENCEDEP_ALWAYS_INLINE void acquire_read(unsigned subclass = 0,
-                                             const void* outer_ip = __builtin_return_address(0)) noexcept {
+                                             const void* outer_ip = nullptr) noexcept {
         if (enabled())
-            on_acquire<lock_kind::read, false>(subclass, nullptr, outer_ip);
+            acquire_here<lock_kind::read, false>(subclass, outer_ip);
     }
     FENCEDEP_ALWAYS_INLINE void acquire_recursive_read(unsigned subclass = 0,
-                                                       const void* outer_ip = __builtin_return_address(0)) noexcept {
+                                                       const void* outer_ip = nullptr) noexcept {
         if (enabled())
-            on_acquire<lock_kind::recursive_read, false>(subclass, nullptr, outer_ip);
+            acquire_here<lock_kind::recursive_read, false>(subclass, outer_ip);
     }
     FENCEDEP_ALWAYS_INLINE void try_acquire_read(unsigned subclass = 0,
-                                                 const void* outer_ip = __builtin_return_address(0)) noexcept {
+                                                 const void* outer_ip = nullptr) noexcept {
         if (enabled())
-            on_acquire<lock_kind::read, true>(subclass, nullptr, outer_ip);
+            acquire_here<lock_kind::read, true>(subclass, outer_ip);
     }
     FENCEDEP_ALWAYS_INLINE void try_acquire_recursive_read(unsigned subclass = 0,
-                                                           const void* outer_ip = __builtin_return_address(0)) noexcept {
+                                                           const void* outer_ip = nullptr) noexcept {
         if (enabled())
-            on_acquire<lock_kind::recursive_read, true>(subclass, nullptr, outer_ip);
+            acquire_here<lock_kind::recursive_read, true>(subclass, outer_ip);
     }
     // Records the release of the lock by this thread, whatever its kind.
     FENCEDEP_ALWAYS_INLINE void release() noexcept {
         if (enabled())
-            on_release(nullptr);
+            on_release();
     }
 
     // The engine's view of one acquisition. `ip` is the acquire site printed as "at:"; null
@@ -421,17 +441,37 @@ private:
 
     // The engine's entry points behind the inline calls above, for validation on. One per kind
     // of acquisition without a nest_lock, so that the engine's fast path has the kind as a
-    // constant and the call passes only registers. A null `ip` stands for their return address,
-    // which is the acquire (or release) site.
+    // constant and the call passes only registers. They require subclass <= max_subclass (the
+    // inline callers send any other to the general entry, which reports it), so that the fast
+    // path need not test it where it is a constant. on_acquire_here and on_release() take their
+    // return address, which is the acquire (or release) site, as `ip`; the others take it as an
+    // argument, where null stands for the return address.
     template <lock_kind Kind, bool Trylock>
-    void on_acquire(unsigned subclass, const void* ip, const void* outer_ip) noexcept;
+    FENCEDEP_HOOK void on_acquire_here(unsigned subclass, const void* outer_ip) noexcept;
+    template <lock_kind Kind, bool Trylock>
+    FENCEDEP_HOOK void on_acquire(unsigned subclass, const void* ip, const void* outer_ip) noexcept;
     // By value: a reference would make every caller build the acquisition in memory.
-    void on_acquire(acquisition how) noexcept;
-    void on_release(const void* ip) noexcept;
+    FENCEDEP_HOOK void on_acquire(acquisition how) noexcept;
+    FENCEDEP_HOOK void on_release() noexcept;
+    FENCEDEP_HOOK void on_release(const void* ip) noexcept;
+    template <lock_kind Kind, bool Trylock>
+    FENCEDEP_ALWAYS_INLINE void acquire_here(unsigned subclass, const void* outer_ip) noexcept {
+        // Always inlined, like its callers: this is the return address of their caller's frame.
+        if (!outer_ip)
+            outer_ip = __builtin_return_address(0);
+        if (subclass > max_subclass) [[unlikely]]
+            on_acquire(acquisition{subclass, Trylock, Kind, nullptr, outer_ip, nullptr});
+        else
+            on_acquire_here<Kind, Trylock>(subclass, outer_ip);
+    }
     // acquire(how) without a nest_lock: how.kind is a constant wherever a lock type calls it, so
     // this folds to one call.
     template <bool Trylock>
     FENCEDEP_ALWAYS_INLINE void acquire_as(const acquisition& how) noexcept {
+        if (how.subclass > max_subclass) [[unlikely]] {
+            on_acquire(how);
+            return;
+        }
         switch (how.kind) {
         case lock_kind::write:
             on_acquire<lock_kind::write, Trylock>(how.subclass, how.ip, how.outer_ip);

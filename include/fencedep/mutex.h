@@ -282,19 +282,17 @@ private:
     friend class fencedep::condition_variable;
 
     // Tells the validator of this thread's acquisition: a blocking one before it blocks, a
-    // trylock once it succeeded. Inlined, so the return address it passes is the user's. `kind`
-    // and `trylock` are constants at every call: this is one gate test and, when validation is
-    // on, one call with the arguments in registers.
+    // trylock once it succeeded. Inlined, so the return address the lock_map takes is the
+    // user's. `kind` and `trylock` are constants at every call: this is one gate test and, when
+    // validation is on, one call with the arguments in registers.
     FENCEDEP_ALWAYS_INLINE void record(lock_kind kind, unsigned subclass, bool trylock) {
-        const void* outer_ip = __builtin_return_address(0);
         switch (kind) {
         case lock_kind::write:
-            return trylock ? map_.try_acquire(subclass, outer_ip) : map_.acquire(subclass, outer_ip);
+            return trylock ? map_.try_acquire(subclass) : map_.acquire(subclass);
         case lock_kind::read:
-            return trylock ? map_.try_acquire_read(subclass, outer_ip) : map_.acquire_read(subclass, outer_ip);
+            return trylock ? map_.try_acquire_read(subclass) : map_.acquire_read(subclass);
         case lock_kind::recursive_read:
-            return trylock ? map_.try_acquire_recursive_read(subclass, outer_ip)
-                           : map_.acquire_recursive_read(subclass, outer_ip);
+            return trylock ? map_.try_acquire_recursive_read(subclass) : map_.acquire_recursive_read(subclass);
         }
     }
 

@@ -235,7 +235,7 @@ event::dependency event::add_dependency(const held_lock& prev, std::uint32_t nex
 // never leave it while it is held shared (the strong-path rule above), so the locks below it
 // reach nothing through it. Its coverage depends only on the sequence of held classes (the graph only grows, and
 // an edge refused once stays refused while the graph is acyclic), so it is cached with the
-// chain: under the chain key when covered, under the key mixed with uncovered_chain when not.
+// chain (chain_cache: the entry's coverage bit).
 //
 // Rule (recursion, lockdep's check_deadlock): taking a class this thread already holds is
 // "possible recursive locking", except a recursive read of a class held for reading, which no
@@ -248,7 +248,7 @@ event::dependency event::add_dependency(const held_lock& prev, std::uint32_t nex
 bool event::validate(std::uint32_t class_id, const lock_map::acquisition& how, const lock_map* instance,
                      std::uint64_t chain_key, unsigned base) {
     // Another thread may have validated this chain while we waited for the lock.
-    if (const chain_state known = cached_chain(chain_key); known != chain_state::unknown)
+    if (const chain_state known = hot.chains.lookup(chain_key); known != chain_state::unknown)
         return known == chain_state::covered;
     const lock_kind kind = how.kind;
     const void* ip = how.ip;
@@ -282,7 +282,7 @@ bool event::validate(std::uint32_t class_id, const lock_map::acquisition& how, c
                 break;
         }
     }
-    if (!cache_chain(chain_key, covered))
+    if (!hot.chains.insert(chain_key, covered))
         report_table_full("lock chain", hot.chains.capacity(), "max_chains");
     return covered;
 }

@@ -34,8 +34,10 @@ std::string thread_label(const thread_state& ts) {
 // sites) get different identities in the set of reports already made.
 std::uint64_t hash_words(std::span<const std::uint64_t> words) {
     std::uint64_t h = 0x243f6a8885a308d3ull;
-    for (std::uint64_t w : words)
-        h = chain_key_mix(chain_key_mix(h, static_cast<std::uint32_t>(w)), static_cast<std::uint32_t>(w >> 32));
+    for (std::uint64_t w : words) {
+        h = (h ^ w) * 0x9e3779b97f4a7c15ull;
+        h ^= h >> 29;
+    }
     return h;
 }
 
@@ -89,7 +91,7 @@ void sync_epoch(thread_state& ts) {
     ts.epoch = epoch;
     ts.depth = 0;
     ts.untracked = 0;
-    ts.chain_key = initial_chain_key;
+    ts.chain_key = initial_chain_key(epoch);
     ts.segment_base = 0;
     ts.segment_depth = 0;
     const unsigned capacity = current_options().max_lock_depth;
@@ -265,8 +267,10 @@ void enable(bool on) {
             return;  // a full table turned validation off; only reset() brings it back
         // Only a switch from off forgets the held stacks: while validation stayed on they are
         // exact, and dropping them would turn the next unlocks into bad-unlock reports.
-        if (!gate.load(std::memory_order_relaxed))
+        if (!gate.load(std::memory_order_relaxed)) {
             hot.epoch.fetch_add(1, std::memory_order_release);
+            hot.chains.clear();  // see initial_chain_key
+        }
         gate.store(true, std::memory_order_relaxed);
     }
     prime();

@@ -78,7 +78,7 @@ unsigned segment_base_at(const thread_state& ts, unsigned slot) {
 // lock below the top is released, each key above it (and each saved segment's start key) must
 // stop counting it, or a chain cached by this thread would stand for another thread's chain.
 void rekey(thread_state& ts) noexcept {
-    std::uint64_t key = initial_chain_key;
+    std::uint64_t key = initial_chain_key(ts.epoch);
     unsigned d = 0;
     for (unsigned slot = 0;; ++slot) {
         for (; d < ts.segment_depth && segment_start(ts, d) <= slot; ++d) {
@@ -88,7 +88,7 @@ void rekey(thread_state& ts) noexcept {
         if (slot == ts.depth)
             break;
         ts.held[slot].prev_chain_key = key;
-        key = chain_key_mix(key, held_id(ts.held[slot]));
+        key = chain_key_mix(key, held_word(ts.held[slot]));
     }
     ts.chain_key = key;
 }
@@ -97,37 +97,41 @@ void rekey(thread_state& ts) noexcept {
 // nothing and cannot report, so it also needs no re-entry guard (hot_thread_state is null while
 // the guard is raised). Returns false to send the acquisition to the slow path, which redoes
 // every step.
-FENCEDEP_ALWAYS_INLINE bool fast_acquire(lock_map& map, acquisition how) noexcept {
+// A blocking acquisition checks neither the engine generation nor the thread's epoch: both are
+// part of the chain key (held_word, initial_chain_key), so a stale class or held stack finds
+// no cached chain. A trylock or a nest_lock acquisition looks at the class before any probe,
+// and checks both.
+// `check_subclass`: false where the caller checked it (lockdep.h).
+FENCEDEP_ALWAYS_INLINE bool fast_acquire(lock_map& map, acquisition how, bool check_subclass) noexcept {
     thread_state* ts = hot_thread_state;
     const lock_class_key* key = engine_access::key(map);
-    if (!ts || !key)
+    if (!ts || !key || (check_subclass && how.subclass > lock_map::max_subclass))
         return false;
-    if (ts->epoch != hot.epoch.load(std::memory_order_acquire))
-        return false;
-    if (how.subclass > lock_map::max_subclass)
-        return false;
-    // Reading the generation unlocked is safe: reset() requires that no thread is in fencedep.
-    const std::uint32_t class_id = cached_class(*key, how.subclass);
-    if (!class_id)
-        return false;
+    const std::uint64_t cached = key->cached_class[how.subclass].load(std::memory_order_acquire);
+    const auto class_id = static_cast<std::uint32_t>(cached);
+    if (how.trylock || how.nest_lock) {
+        if (ts->epoch != hot.epoch.load(std::memory_order_acquire) || (cached >> 32) != hot.generation || !class_id)
+            return false;
+    }
     if (how.nest_lock) {
         if (find_held(*ts, *how.nest_lock) < 0)
             return false;  // reported on the slow path
         if (join_shared_slot(*ts, class_id, how))
             return true;
     }
-    if (ts->depth == ts->capacity) {
+    if (ts->depth == ts->capacity) [[unlikely]] {
         // Past max_lock_depth: reported once per process, then only counted, so that a program
         // that nests too deep pays for it once and not on every round.
-        if (!hot.depth_reported.load(std::memory_order_relaxed))
+        if (!hot.depth_reported.load(std::memory_order_relaxed) || ts->epoch != hot.epoch.load(std::memory_order_acquire))
             return false;
         ++ts->untracked;
         return true;
     }
-    const std::uint64_t chain_key = chain_key_mix(ts->chain_key, held_id(class_id, how));
+    const std::uint64_t chain_key =
+        chain_key_mix(ts->chain_key, held_word(cached, how.kind, how.nest_lock != nullptr));
     bool covered = false;
     if (!how.trylock) {
-        const chain_state known = cached_chain(chain_key);
+        const chain_state known = hot.chains.lookup(chain_key);
         if (known == chain_state::unknown)
             return false;
         covered = known == chain_state::covered;
@@ -177,7 +181,7 @@ inline unsigned slow_flags(acquisition how) noexcept {
     // known, takes the fast path like any other lock.
     if (!engine_access::key(map) && !reentry_guard::raised()) {
         find_site_key(map);
-        if (fast_acquire(map, how))
+        if (fast_acquire(map, how, true))
             return;
     }
     event_scope scope;
@@ -235,7 +239,7 @@ inline unsigned slow_flags(acquisition how) noexcept {
         if (join_shared_slot(*ts, class_id, how))
             return;
         if (ts->depth < ts->capacity) {
-            const std::uint64_t chain_key = chain_key_mix(ts->chain_key, held_id(class_id, how));
+            const std::uint64_t chain_key = chain_key_mix(ts->chain_key, held_word(class_id, how));
             stack_id site_stack = 0;
             bool covered = false;
             if (!how.trylock) {
@@ -277,8 +281,8 @@ void remove_held(thread_state& ts, unsigned index, report_queue& reports) {
         held_lock& h = ts.held[i];
         if (h.trylock)
             continue;
-        const std::uint64_t chain_key = chain_key_mix(h.prev_chain_key, held_id(h));
-        if (const chain_state known = cached_chain(chain_key); known != chain_state::unknown) {
+        const std::uint64_t chain_key = chain_key_mix(h.prev_chain_key, held_word(h));
+        if (const chain_state known = hot.chains.lookup(chain_key); known != chain_state::unknown) {
             h.covered = known == chain_state::covered;
             continue;
         }
@@ -299,9 +303,11 @@ void remove_held(thread_state& ts, unsigned index, report_queue& reports) {
 
 // The hot path of a release: the lock is the top of the held stack, inside the current segment
 // (a lock held around deferred work and released inside it moves the segment: slow path).
+// A thread whose held stack is from an epoch before the current one releases from that stack:
+// the lock on top was taken and is released, and the thread catches up on its next slow path.
 FENCEDEP_ALWAYS_INLINE bool fast_release(const lock_map& map) noexcept {
     thread_state* ts = hot_thread_state;
-    if (!ts || ts->epoch != hot.epoch.load(std::memory_order_acquire) || ts->depth <= ts->segment_base)
+    if (!ts || ts->depth <= ts->segment_base)
         return false;
     const held_lock& top = ts->held[ts->depth - 1];
     if (top.instance != &map || top.references)
@@ -485,26 +491,49 @@ lock_map::~lock_map() {
         destroy_event(*this);
 }
 
+namespace detail {
+namespace {
+// The template entries' common body. Their callers checked the subclass (lockdep.h).
+template <lock_kind Kind, bool Trylock>
+FENCEDEP_ALWAYS_INLINE void acquire_entry(lock_map& map, unsigned subclass, const void* ip, const void* outer_ip) noexcept {
+    if (!fast_acquire(map, {subclass, Trylock, Kind, ip, outer_ip, nullptr}, false)) [[unlikely]]
+        acquire_missed<Kind, Trylock>(map, subclass, ip, outer_ip);
+}
+}  // namespace
+}  // namespace detail
+
+template <lock_kind Kind, bool Trylock>
+void lock_map::on_acquire_here(unsigned subclass, const void* outer_ip) noexcept {
+    acquire_entry<Kind, Trylock>(*this, subclass, __builtin_return_address(0), outer_ip);
+}
+
 template <lock_kind Kind, bool Trylock>
 void lock_map::on_acquire(unsigned subclass, const void* ip, const void* outer_ip) noexcept {
-    ip = ip ? ip : __builtin_return_address(0);
-    if (!fast_acquire(*this, {subclass, Trylock, Kind, ip, outer_ip, nullptr})) [[unlikely]]
-        acquire_missed<Kind, Trylock>(*this, subclass, ip, outer_ip);
+    acquire_entry<Kind, Trylock>(*this, subclass, ip ? ip : __builtin_return_address(0), outer_ip);
 }
 // FENCEDEP_API again: clang gives a template's instances the visibility of their arguments, and
 // lock_kind has none of its own, so they would stay inside the library.
-template FENCEDEP_API void lock_map::on_acquire<lock_kind::write, false>(unsigned, const void*, const void*) noexcept;
-template FENCEDEP_API void lock_map::on_acquire<lock_kind::write, true>(unsigned, const void*, const void*) noexcept;
-template FENCEDEP_API void lock_map::on_acquire<lock_kind::read, false>(unsigned, const void*, const void*) noexcept;
-template FENCEDEP_API void lock_map::on_acquire<lock_kind::read, true>(unsigned, const void*, const void*) noexcept;
-template FENCEDEP_API void lock_map::on_acquire<lock_kind::recursive_read, false>(unsigned, const void*, const void*) noexcept;
-template FENCEDEP_API void lock_map::on_acquire<lock_kind::recursive_read, true>(unsigned, const void*, const void*) noexcept;
+#define FENCEDEP_ACQUIRE_ENTRIES(kind, trylock)                                                                         \
+    template FENCEDEP_API void lock_map::on_acquire_here<lock_kind::kind, trylock>(unsigned, const void*) noexcept; \
+    template FENCEDEP_API void lock_map::on_acquire<lock_kind::kind, trylock>(unsigned, const void*, const void*) noexcept;
+FENCEDEP_ACQUIRE_ENTRIES(write, false)
+FENCEDEP_ACQUIRE_ENTRIES(write, true)
+FENCEDEP_ACQUIRE_ENTRIES(read, false)
+FENCEDEP_ACQUIRE_ENTRIES(read, true)
+FENCEDEP_ACQUIRE_ENTRIES(recursive_read, false)
+FENCEDEP_ACQUIRE_ENTRIES(recursive_read, true)
+#undef FENCEDEP_ACQUIRE_ENTRIES
 
 void lock_map::on_acquire(acquisition how) noexcept {
     if (!how.ip)
         how.ip = __builtin_return_address(0);
-    if (!fast_acquire(*this, how)) [[unlikely]]
+    if (!fast_acquire(*this, how, true)) [[unlikely]]
         acquire_slow(*this, how.subclass, slow_flags(how), how.ip, how.outer_ip, how.nest_lock);
+}
+
+void lock_map::on_release() noexcept {
+    if (!fast_release(*this)) [[unlikely]]
+        release_slow(*this, __builtin_return_address(0));
 }
 
 void lock_map::on_release(const void* ip) noexcept {

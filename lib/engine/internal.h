@@ -152,43 +152,40 @@ struct hot_state {
 };
 extern constinit hot_state hot;
 
-// What the chain cache knows of a chain. A validated chain whose last lock is not known to
-// follow every lock held below it (see "recording rule" in dependencies.cpp) is cached under its
-// key mixed with uncovered_chain, so that the fast path tells the two apart with the one probe it
-// already makes, plus one on a miss.
-// Its top bit is clear, so that the key keeps its own (chain_cache).
-inline constexpr std::uint64_t uncovered_chain = 0x6a09e667f3bcc909ull;
-enum class chain_state { unknown, covered, uncovered };
-
-inline chain_state cached_chain(std::uint64_t chain_key) noexcept {
-    if (hot.chains.contains(chain_key))
-        return chain_state::covered;
-    if (hot.chains.contains(chain_key ^ uncovered_chain))
-        return chain_state::uncovered;
-    return chain_state::unknown;
+// The chain key a thread's held stack starts from in `epoch`. enable(true) after validation was
+// off starts an epoch and empties the chain cache: a thread that has not yet caught up (its
+// held stack may hold locks released while validation was off) computes keys from the old
+// epoch's start, which no cached chain has, so its next acquisition takes the slow path and
+// catches up there. The fast path needs no look at the epoch.
+inline std::uint64_t initial_chain_key(std::uint64_t epoch) noexcept {
+    return chain_key_mix(~std::uint64_t{0}, epoch);
 }
 
-// Records a validated chain; false when the cache is full. Requires the engine lock.
-inline bool cache_chain(std::uint64_t chain_key, bool covered) {
-    return hot.chains.insert(covered ? chain_key : chain_key ^ uncovered_chain);
+// Mixed into the chain key where a deferred_work segment starts; never a held word (their upper
+// half, the generation, is never 0).
+inline constexpr std::uint64_t segment_marker = 0xffffffffu;
+
+// A class as a key's cache holds it (lock_class_key::cached_class): the engine generation above
+// the class id.
+inline std::uint64_t class_word(std::uint32_t class_id) noexcept {
+    return std::uint64_t{hot.generation} << 32 | class_id;
 }
 
-// Mixed into the chain key where a deferred_work segment starts; never a held_id.
-inline constexpr std::uint32_t segment_marker = 0xffffffffu;
-
-// What a held lock adds to the chain key: its class, its kind and whether it was taken under a
-// nest_lock, so that a chain validated for a reader does not stand for the same classes taken
-// by a writer, nor one whose recursion a nest_lock excused for one without (class ids stay
-// below 2^22, options.cpp).
-inline std::uint32_t held_id(std::uint32_t class_id, lock_kind kind, bool nested) noexcept {
-    return class_id | static_cast<std::uint32_t>(kind) << 30 | (nested ? 1u << 29 : 0u);
+// What a held lock adds to the chain key: its class word, its kind and whether it was taken
+// under a nest_lock, so that a chain validated for a reader does not stand for the same classes
+// taken by a writer, nor one whose recursion a nest_lock excused for one without (class ids stay
+// below 2^22, options.cpp). The generation is part of it, so that a key's cached class from
+// before a reset() gives a chain key no cached chain has: the fast path mixes the cached word
+// as it finds it, and a stale one sends it to the slow path without a test of its own.
+inline std::uint64_t held_word(std::uint64_t cached_class, lock_kind kind, bool nested) noexcept {
+    return cached_class ^ (std::uint64_t{static_cast<std::uint32_t>(kind)} << 30 | (nested ? 1u << 29 : 0u));
 }
 // By value: the fast path keeps the acquisition in registers.
-inline std::uint32_t held_id(std::uint32_t class_id, lock_map::acquisition how) noexcept {
-    return held_id(class_id, how.kind, how.nest_lock != nullptr);
+inline std::uint64_t held_word(std::uint32_t class_id, lock_map::acquisition how) noexcept {
+    return held_word(class_word(class_id), how.kind, how.nest_lock != nullptr);
 }
-inline std::uint32_t held_id(const held_lock& h) noexcept {
-    return held_id(h.class_id, h.kind, h.nest_lock != nullptr);
+inline std::uint64_t held_word(const held_lock& h) noexcept {
+    return held_word(class_word(h.class_id), h.kind, h.nest_lock != nullptr);
 }
 
 // Everything a single event may need to report, delivered after the engine lock is dropped.

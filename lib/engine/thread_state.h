@@ -10,7 +10,6 @@
 
 namespace fencedep::detail {
 
-inline constexpr std::uint64_t initial_chain_key = ~std::uint64_t{0};
 // Deep enough for any composition of fence operations a reader can follow; deeper frames are
 // counted, and reports mark where the stored ones stop.
 inline constexpr unsigned max_context_frames = 32;
@@ -59,7 +58,7 @@ struct thread_state {
     unsigned depth = 0;
     unsigned capacity = 0;
     std::unique_ptr<held_lock[]> held;
-    std::uint64_t chain_key = initial_chain_key;
+    std::uint64_t chain_key = 0;   // set with the epoch (initial_chain_key)
     // Acquisitions past `capacity`, not tracked; their releases are matched against this count.
     unsigned untracked = 0;
     const context_frame* frames[max_context_frames] = {};

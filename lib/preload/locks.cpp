@@ -161,10 +161,14 @@ lock_state* create(const void* object, lock_kind kind, const void* call_site, bo
                 new (fresh->storage) lock_map(nullptr, data_site{object});
             else
                 new (fresh->storage) lock_map(nullptr, code_site{site, object});
-            const std::uint64_t incarnation = stamp ? next_stamp++ : 0;
+            // The incarnation, unique for the life of the process, above the slot's index: a lock
+            // finds its slot from its stamp alone (find_lock), and no other incarnation's stamp
+            // matches.
+            const std::uint64_t stamped =
+                stamp ? next_stamp++ << table_bits | static_cast<std::uint64_t>(place - table.load(std::memory_order_relaxed)) : 0;
             if (stamp)
-                __atomic_store_n(stamp, incarnation, __ATOMIC_RELAXED);
-            fresh->stamp.store(incarnation, std::memory_order_relaxed);
+                __atomic_store_n(stamp, stamped, __ATOMIC_RELAXED);
+            fresh->stamp.store(stamped, std::memory_order_relaxed);
             __atomic_store_n(&place->state, fresh, __ATOMIC_RELEASE);
         }
     }

@@ -18,9 +18,9 @@ enum class lock_kind : std::uint8_t { mutex, rwlock, spinlock };
 // What the preload knows of one live lock. The memory of a lock_state is never returned (states
 // are recycled), so a thread that read a stale pointer reads a state, never unmapped memory.
 struct lock_state {
-    // The incarnation written into the lock object (see stamp_of below), or 0 for a lock
-    // with no room for one. A lock whose memory was built anew (a std::mutex in reused memory)
-    // no longer holds it, and gets a new state.
+    // The stamp written into the lock object (see stamp_of below), or 0 for a lock with no
+    // room for one: the state's incarnation and its address's table slot. A lock whose memory
+    // was built anew (a std::mutex in reused memory) no longer holds it, and gets a new state.
     std::atomic<std::uint64_t> stamp{0};
     lock_kind kind = lock_kind::mutex;
     bool by_address = false;  // its class is its address (data_site): forgotten when it goes
@@ -84,7 +84,7 @@ inline constexpr std::size_t table_size = std::size_t{1} << table_bits;
 // Past this many addresses, new ones are refused, so that every probe still ends at a free slot.
 inline constexpr std::size_t table_limit = table_size / 4 * 3;
 
-extern std::atomic<slot*> table;
+[[gnu::visibility("hidden")]] extern std::atomic<slot*> table;
 
 inline std::size_t home_of(std::uintptr_t address) noexcept {
     return static_cast<std::size_t>(((address >> 3) * 0x9e3779b97f4a7c15ull) >> (64 - table_bits));
@@ -103,14 +103,26 @@ inline slot* find_slot(std::uintptr_t address) noexcept {
     }
 }
 
-// The live state of the lock at `object`, or null.
+// The live state of the lock at `object`, or null. A lock with a stamp names its own table slot
+// in it (see make_stamp), so that the common lookup is one slot and two compares; a lock with no
+// room for a stamp is looked up by a probe of the table.
 inline lock_state* find_lock(const void* object, lock_kind kind) noexcept {
-    const slot* place = find_slot(reinterpret_cast<std::uintptr_t>(object));
-    if (!place)
+    const auto address = reinterpret_cast<std::uintptr_t>(object);
+    const slot* place;
+    std::uint64_t expected = 0;
+    if (const stamp_word* stamp = stamp_of(object, kind)) {
+        expected = __atomic_load_n(stamp, __ATOMIC_RELAXED);
+        slot* const slots = table.load(std::memory_order_acquire);
+        if (!slots || expected == 0)
+            return nullptr;
+        place = &slots[expected & (table_size - 1)];
+        if (__atomic_load_n(&place->address, __ATOMIC_ACQUIRE) != address)
+            return nullptr;
+    } else if (!(place = find_slot(address))) {
         return nullptr;
+    }
     lock_state* state = __atomic_load_n(&place->state, __ATOMIC_ACQUIRE);
-    if (!state || state->kind != kind ||
-        state->stamp.load(std::memory_order_relaxed) != read_stamp(stamp_of(object, kind)))
+    if (!state || state->kind != kind || state->stamp.load(std::memory_order_relaxed) != expected)
         return nullptr;
     return state;
 }

@@ -59,6 +59,7 @@ struct real_functions {
 
 // The real functions. Resolving them may allocate and take the loader's locks; a pthread call
 // that re-enters from there on the resolving thread gets the stand-ins' answer (see real.cpp).
-extern real_functions real;
+// Hidden, so that every access is one PC-relative load (an interposed function tail-calls through it).
+[[gnu::visibility("hidden")]] extern real_functions real;
 
 }  // namespace fencedep::preload
