@@ -22,6 +22,12 @@ FENCEDEP_API bool inside_validator() noexcept;
 enum class class_rule { site, address };
 FENCEDEP_API class_rule preload_classes() noexcept;
 
+// Sets the function called after every change of enabled(), on the thread that made it, perhaps
+// with the engine's lock held: it must not call into fencedep. The pthread preload uses it to
+// send its lock calls straight to the real functions while validation is off. One listener; a
+// second call replaces the first.
+FENCEDEP_API void on_gate_change(void (*listener)() noexcept) noexcept;
+
 // Returns whether `address` lies in the writable static storage (.data, .bss) of a loaded object,
 // where objects of static storage duration live: false for heap, stack and thread-local memory.
 // Walks the table of loaded objects (rebuilt only after a dlopen or dlclose); not for a hot path.

@@ -93,7 +93,7 @@ void event::report_table_full(const char* table, std::uint32_t capacity, const c
     // One report, then validation steps aside for good (until reset()): the kernel does the same,
     // and going on with a partial graph would miss cycles silently.
     e_.stepped_aside = true;
-    gate.store(false, std::memory_order_relaxed);
+    set_gate(false);
     auto& r = reports_.add(report_kind::table_exhausted, ts_);
     r.title = fmt::format("BUG: {} too low!", option);
     r.lines.push_back(fmt::format("the {} table is full: {} of {} entries in use", table, capacity, capacity));

@@ -19,6 +19,14 @@ namespace detail {
 std::atomic<bool> gate{false};
 constinit hot_state hot;
 
+std::atomic<void (*)() noexcept> gate_listener{nullptr};
+
+void set_gate(bool on) noexcept {
+    gate.store(on, std::memory_order_relaxed);
+    if (auto* listener = gate_listener.load(std::memory_order_acquire))
+        listener();
+}
+
 engine_state& engine() {
     static engine_state* state = new engine_state;
     return *state;
@@ -198,7 +206,7 @@ void reconfigure(const options& opts) {
     const reentry_guard guard;
     engine_state& e = engine();
     const bool was_on = gate.load(std::memory_order_relaxed);
-    gate.store(false, std::memory_order_relaxed);
+    set_gate(false);
     {
         std::lock_guard<std::mutex> lock(e.mutex);
         current_options() = opts;
@@ -253,7 +261,7 @@ void enable(bool on) {
         const reentry_guard guard;
         engine_state& e = engine();
         if (!on) {
-            gate.store(false, std::memory_order_relaxed);
+            set_gate(false);
             return;
         }
         std::lock_guard<std::mutex> lock(e.mutex);
@@ -271,7 +279,7 @@ void enable(bool on) {
             hot.epoch.fetch_add(1, std::memory_order_release);
             hot.chains.clear();  // see initial_chain_key
         }
-        gate.store(true, std::memory_order_relaxed);
+        set_gate(true);
     }
     prime();
 }

@@ -129,6 +129,11 @@ struct engine_state {
 // Never destroyed: other threads may still lock while the process exits.
 engine_state& engine();
 
+// Every write of the gate goes through set_gate: it stores the gate, then calls the listener an
+// interposer set (shim::on_gate_change), on the writing thread.
+void set_gate(bool on) noexcept;
+extern std::atomic<void (*)() noexcept> gate_listener;
+
 // Whether the order between the classes `a` and `b` (either way) is blessed. Requires the engine
 // lock.
 bool blessed(const engine_state& e, std::uint32_t a, std::uint32_t b);

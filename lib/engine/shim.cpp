@@ -38,4 +38,8 @@ const void* user_call_site(const void* return_address) noexcept {
     }
 }
 
+void on_gate_change(void (*listener)() noexcept) noexcept {
+    gate_listener.store(listener, std::memory_order_release);
+}
+
 }  // namespace fencedep::shim

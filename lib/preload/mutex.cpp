@@ -208,13 +208,15 @@ FENCEDEP_INTERPOSED int pthread_mutex_destroy(pthread_mutex_t* mutex) noexcept {
     return destroying(mutex, [&] { return real.mutex_destroy(mutex); });
 }
 
-FENCEDEP_INTERPOSED int pthread_mutex_lock(pthread_mutex_t* mutex) noexcept {
+FENCEDEP_ROUTED(pthread_mutex_lock, mutex_lock, (pthread_mutex_t* mutex))
+int fencedep_checked_pthread_mutex_lock(pthread_mutex_t* mutex) noexcept {
     if (!enabled())
         return real.mutex_lock(mutex);
     return mutex_lock_validated(mutex, __builtin_return_address(0));
 }
 
-FENCEDEP_INTERPOSED int pthread_mutex_trylock(pthread_mutex_t* mutex) noexcept {
+FENCEDEP_ROUTED(pthread_mutex_trylock, mutex_trylock, (pthread_mutex_t* mutex))
+int fencedep_checked_pthread_mutex_trylock(pthread_mutex_t* mutex) noexcept {
     if (!enabled())
         return real.mutex_trylock(mutex);
     return mutex_trylock_validated(mutex, __builtin_return_address(0));
@@ -233,7 +235,8 @@ FENCEDEP_INTERPOSED int pthread_mutex_clocklock(pthread_mutex_t* mutex, clockid_
     return mutex_clocklock_validated(mutex, clock, deadline, __builtin_return_address(0));
 }
 
-FENCEDEP_INTERPOSED int pthread_mutex_unlock(pthread_mutex_t* mutex) noexcept {
+FENCEDEP_ROUTED(pthread_mutex_unlock, mutex_unlock, (pthread_mutex_t* mutex))
+int fencedep_checked_pthread_mutex_unlock(pthread_mutex_t* mutex) noexcept {
     if (!enabled())
         return real.mutex_unlock(mutex);
     return mutex_unlock_validated(mutex, __builtin_return_address(0));
@@ -248,19 +251,22 @@ FENCEDEP_INTERPOSED int pthread_spin_destroy(pthread_spinlock_t* lock) noexcept 
     return destroying(const_cast<int*>(lock), [&] { return real.spin_destroy(lock); });
 }
 
-FENCEDEP_INTERPOSED int pthread_spin_lock(pthread_spinlock_t* lock) noexcept {
+FENCEDEP_ROUTED(pthread_spin_lock, spin_lock, (pthread_spinlock_t* lock))
+int fencedep_checked_pthread_spin_lock(pthread_spinlock_t* lock) noexcept {
     if (!enabled())
         return real.spin_lock(lock);
     return spin_lock_validated(lock, __builtin_return_address(0));
 }
 
-FENCEDEP_INTERPOSED int pthread_spin_trylock(pthread_spinlock_t* lock) noexcept {
+FENCEDEP_ROUTED(pthread_spin_trylock, spin_trylock, (pthread_spinlock_t* lock))
+int fencedep_checked_pthread_spin_trylock(pthread_spinlock_t* lock) noexcept {
     if (!enabled())
         return real.spin_trylock(lock);
     return spin_trylock_validated(lock, __builtin_return_address(0));
 }
 
-FENCEDEP_INTERPOSED int pthread_spin_unlock(pthread_spinlock_t* lock) noexcept {
+FENCEDEP_ROUTED(pthread_spin_unlock, spin_unlock, (pthread_spinlock_t* lock))
+int fencedep_checked_pthread_spin_unlock(pthread_spinlock_t* lock) noexcept {
     if (!enabled())
         return real.spin_unlock(lock);
     return spin_unlock_validated(lock, __builtin_return_address(0));
@@ -285,4 +291,13 @@ FENCEDEP_INTERPOSED int pthread_cond_clockwait(pthread_cond_t* condition, pthrea
     if (!enabled())
         return real.cond_clockwait(condition, mutex, clock, deadline);
     return cond_clockwait_validated(condition, mutex, clock, deadline, __builtin_return_address(0));
+}
+
+void fencedep::preload::follow_mutex_routes(bool direct) noexcept {
+    follow_pthread_mutex_lock(direct);
+    follow_pthread_mutex_trylock(direct);
+    follow_pthread_mutex_unlock(direct);
+    follow_pthread_spin_lock(direct);
+    follow_pthread_spin_trylock(direct);
+    follow_pthread_spin_unlock(direct);
 }

@@ -9,6 +9,8 @@
 // the allocator during dlsym has nobody to exclude.
 #include "preload/real.h"
 
+#include <fencedep/shim.h>
+
 #include <dlfcn.h>
 #include <sched.h>
 #include <unistd.h>
@@ -82,6 +84,7 @@ void resolve_all() noexcept {
     find(real.cond_clockwait, "pthread_cond_clockwait");
     resolving_here = false;
     state.store(resolved, std::memory_order_release);
+    update_routes();
 }
 
 template <class Slot>
@@ -122,10 +125,24 @@ template <auto Member>
 constexpr auto stand_in_for = &stand_in<Member, typename function_of<decltype(Member)>::type>::call;
 
 [[gnu::constructor]] void resolve_at_load() {
+    shim::on_gate_change(update_routes);
     resolve_all();
+    update_routes();  // the engine's constructor, which ran first, may have switched it on
 }
 
 }  // namespace
+
+void update_routes() noexcept {
+    // A raw spinlock: a pthread lock here would come back to the interposer.
+    static std::atomic<bool> busy{false};
+    while (busy.exchange(true, std::memory_order_acquire))
+        sched_yield();
+    // Before the real functions are found, a route to one would be a route to its stand-in.
+    const bool direct = !enabled() && state.load(std::memory_order_acquire) == resolved;
+    follow_mutex_routes(direct);
+    follow_rwlock_routes(direct);
+    busy.store(false, std::memory_order_release);
+}
 
 constinit real_functions real = {
     {stand_in_for<&real_functions::mutex_init>},

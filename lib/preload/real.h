@@ -62,4 +62,48 @@ struct real_functions {
 // Hidden, so that every access is one PC-relative load (an interposed function tail-calls through it).
 [[gnu::visibility("hidden")]] extern real_functions real;
 
+// --- Routes: validation off costs the program one jump ------------------------------------------
+//
+// A hot interposed function (a lock or unlock of a mutex, rwlock or spinlock) is a stub that
+// jumps through its route: to the real function while validation is off, to its checked entry
+// (the gate test, then the validated path) while it is on. update_routes() makes the routes
+// follow the gate; the engine calls it after every change (shim::on_gate_change). A call that
+// races with a change takes either, and the checked entry tests the gate itself, so a route only
+// decides how fast a call is, never whether it is validated.
+// The stub is assembler so that the jump is a tail jump in every build (-O0, sanitizers): the
+// checked entry's return address is then the program's call site, which names the lock's class.
+// Elsewhere than x86-64 the interposed function is an alias of the checked entry.
+//
+// FENCEDEP_ROUTED(name, member, parameters) declares the checked entry,
+// `extern "C" int fencedep_checked_<name> parameters`, which must follow it, and defines the
+// interposed function `name` and follow_<name>(direct).
+#if defined(__x86_64__)
+#define FENCEDEP_ROUTED(name, member, parameters)                                                       \
+    extern "C" [[gnu::visibility("hidden")]] int fencedep_checked_##name parameters noexcept;          \
+    extern "C" {                                                                                        \
+    [[gnu::visibility("hidden")]] constinit std::atomic<decltype(&fencedep_checked_##name)>            \
+        fencedep_route_##name{&fencedep_checked_##name};                                                \
+    }                                                                                                   \
+    asm(".text\n\t.globl " #name "\n\t.type " #name ", @function\n" #name                               \
+        ":\n\tjmp *fencedep_route_" #name "(%rip)\n\t.size " #name ", .-" #name "\n");                  \
+    static void follow_##name(bool direct) noexcept {                                                   \
+        fencedep_route_##name.store(                                                                   \
+            direct ? real.member.pointer.load(std::memory_order_relaxed) : &fencedep_checked_##name,   \
+            std::memory_order_relaxed);                                                                 \
+    }
+#else
+#define FENCEDEP_ROUTED(name, member, parameters)                                                       \
+    extern "C" [[gnu::visibility("hidden")]] int fencedep_checked_##name parameters noexcept;          \
+    extern "C" [[gnu::visibility("default"), gnu::alias("fencedep_checked_" #name)]] int name parameters noexcept; \
+    static void follow_##name(bool) noexcept {}
+#endif
+
+// Points every route at the real functions while validation is off and at the checked entries
+// while it is on. Serialized, and reads the gate itself, so that the last call leaves the routes
+// as the gate is.
+void update_routes() noexcept;
+// Each file's routes (mutex.cpp, rwlock.cpp).
+void follow_mutex_routes(bool direct) noexcept;
+void follow_rwlock_routes(bool direct) noexcept;
+
 }  // namespace fencedep::preload

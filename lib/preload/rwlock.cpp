@@ -85,13 +85,15 @@ FENCEDEP_INTERPOSED int pthread_rwlock_destroy(pthread_rwlock_t* lock) noexcept 
     return destroying(lock, [&] { return real.rwlock_destroy(lock); });
 }
 
-FENCEDEP_INTERPOSED int pthread_rwlock_rdlock(pthread_rwlock_t* lock) noexcept {
+FENCEDEP_ROUTED(pthread_rwlock_rdlock, rwlock_rdlock, (pthread_rwlock_t* lock))
+int fencedep_checked_pthread_rwlock_rdlock(pthread_rwlock_t* lock) noexcept {
     if (!enabled())
         return real.rwlock_rdlock(lock);
     return rwlock_rdlock_validated(lock, __builtin_return_address(0));
 }
 
-FENCEDEP_INTERPOSED int pthread_rwlock_tryrdlock(pthread_rwlock_t* lock) noexcept {
+FENCEDEP_ROUTED(pthread_rwlock_tryrdlock, rwlock_tryrdlock, (pthread_rwlock_t* lock))
+int fencedep_checked_pthread_rwlock_tryrdlock(pthread_rwlock_t* lock) noexcept {
     if (!enabled())
         return real.rwlock_tryrdlock(lock);
     return rwlock_tryrdlock_validated(lock, __builtin_return_address(0));
@@ -110,13 +112,15 @@ FENCEDEP_INTERPOSED int pthread_rwlock_clockrdlock(pthread_rwlock_t* lock, clock
     return rwlock_clockrdlock_validated(lock, clock, deadline, __builtin_return_address(0));
 }
 
-FENCEDEP_INTERPOSED int pthread_rwlock_wrlock(pthread_rwlock_t* lock) noexcept {
+FENCEDEP_ROUTED(pthread_rwlock_wrlock, rwlock_wrlock, (pthread_rwlock_t* lock))
+int fencedep_checked_pthread_rwlock_wrlock(pthread_rwlock_t* lock) noexcept {
     if (!enabled())
         return real.rwlock_wrlock(lock);
     return rwlock_wrlock_validated(lock, __builtin_return_address(0));
 }
 
-FENCEDEP_INTERPOSED int pthread_rwlock_trywrlock(pthread_rwlock_t* lock) noexcept {
+FENCEDEP_ROUTED(pthread_rwlock_trywrlock, rwlock_trywrlock, (pthread_rwlock_t* lock))
+int fencedep_checked_pthread_rwlock_trywrlock(pthread_rwlock_t* lock) noexcept {
     if (!enabled())
         return real.rwlock_trywrlock(lock);
     return rwlock_trywrlock_validated(lock, __builtin_return_address(0));
@@ -135,8 +139,17 @@ FENCEDEP_INTERPOSED int pthread_rwlock_clockwrlock(pthread_rwlock_t* lock, clock
     return rwlock_clockwrlock_validated(lock, clock, deadline, __builtin_return_address(0));
 }
 
-FENCEDEP_INTERPOSED int pthread_rwlock_unlock(pthread_rwlock_t* lock) noexcept {
+FENCEDEP_ROUTED(pthread_rwlock_unlock, rwlock_unlock, (pthread_rwlock_t* lock))
+int fencedep_checked_pthread_rwlock_unlock(pthread_rwlock_t* lock) noexcept {
     if (!enabled())
         return real.rwlock_unlock(lock);
     return rwlock_unlock_validated(lock, __builtin_return_address(0));
+}
+
+void fencedep::preload::follow_rwlock_routes(bool direct) noexcept {
+    follow_pthread_rwlock_rdlock(direct);
+    follow_pthread_rwlock_tryrdlock(direct);
+    follow_pthread_rwlock_wrlock(direct);
+    follow_pthread_rwlock_trywrlock(direct);
+    follow_pthread_rwlock_unlock(direct);
 }
