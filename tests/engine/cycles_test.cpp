@@ -147,6 +147,44 @@ TEST_CASE("switching validation off and on starts from an empty held stack") {
     CHECK(cap.kinds() == "");
 }
 
+// The fast path does not look at the epoch: a thread whose held stack is from before the switch
+// computes chain keys no cached chain has (initial_chain_key), so its next acquisition catches up
+// on the slow path. Here the chain A -> B was cached before the switch and A was released while
+// off: had B's acquisition hit that chain, the thread would hold a stale A beside B.
+TEST_CASE("after switching off and on, no chain cached before the switch stands for the thread's new held stack") {
+    capture cap;
+    locks l;
+    lock_unlock_2(l.a, l.b);
+    l.a.lock();
+    fencedep::enable(false);
+    l.a.unlock();
+    fencedep::enable(true);
+    l.b.lock();
+    // held_by_this_thread() answers only for a thread that caught up with the switch.
+    CHECK(l.b.map().held_by_this_thread());
+    CHECK_FALSE(l.a.map().held_by_this_thread());
+    l.b.unlock();
+    CHECK_FALSE(l.b.map().held_by_this_thread());
+    lock_unlock_2(l.a, l.b);
+    CHECK(cap.kinds() == "");
+}
+
+// Until its next acquisition, the thread's old stack still answers its releases: the lock on top
+// was taken while validation was on, and its release is no bad unlock.
+TEST_CASE("after switching off and on, releasing the lock taken before the switch is no bad unlock") {
+    capture cap;
+    locks l;
+    l.a.lock();
+    fencedep::enable(false);
+    fencedep::enable(true);
+    l.a.unlock();
+    l.b.lock();
+    CHECK(l.b.map().held_by_this_thread());
+    CHECK_FALSE(l.a.map().held_by_this_thread());
+    l.b.unlock();
+    CHECK(cap.kinds() == "");
+}
+
 TEST_CASE("trylock rules (lockdep.md §1.8)") {
     capture cap;
     locks l;
