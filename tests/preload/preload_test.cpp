@@ -198,6 +198,23 @@ TEST_CASE("the preload with FENCEDEP=0 changes nothing") {
     CHECK(r.err == "");
 }
 
+// Started with FENCEDEP=0, the preload sends pthread calls straight to glibc; the program's own
+// enable(true) must turn them back to the validator (the engine tells the preload of the switch).
+TEST_CASE("validation switched on by the program after starting off: its pthread calls are validated from then on") {
+    auto environment = clean_environment();
+    environment["FENCEDEP"] = "0";
+    environment["LD_PRELOAD"] = FENCEDEP_PRELOAD;
+    const spawn_result r = fencedep::testing::spawn({PTHREAD_CASES, "switched"}, environment);
+    INFO(describe(r));
+    CHECK(r.exit_code() == 66);
+    CHECK(r.out == "switched done\n");
+    CHECK(report_kinds(r.err) == kinds{"circular_dependency"});
+    const std::vector<std::string> chain = chain_classes(r.err);
+    REQUIRE(chain.size() == 2);
+    CHECK(chain[0].ends_with(" in new_lock_b"));
+    CHECK(chain[1].ends_with(" in new_lock_a"));
+}
+
 TEST_CASE("a real two-thread deadlock is reported before it blocks") {
     const preload_run r = run(PTHREAD_CASES, "deadlock", "abort_on_splat=1");
     INFO(describe(r.result), "--- log:\n", r.log);

@@ -2,7 +2,8 @@
  * Plain C pthread programs, built without fencedep, that preload_test runs through fencedep-run.
  * Each case is chosen by its name on the command line and prints what the program itself sees
  * (return values, errno), so that the test can check that the preload changed none of it. */
-#define _GNU_SOURCE /* pthread_rwlockattr_setkind_np */
+#define _GNU_SOURCE /* pthread_rwlockattr_setkind_np, RTLD_DEFAULT */
+#include <dlfcn.h>
 #include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -454,6 +455,31 @@ static int spinlocks(void) {
     return 0;
 }
 
+/* Validation switched off and then on by the program itself, as a test binary that links fencedep
+ * may do (here through the engine the preload loaded, fencedep::enable(bool)): the preload's routes
+ * must follow the switch. An inversion while off is not seen; one after it is. */
+static int switched(void) {
+    void* symbol = dlsym(RTLD_DEFAULT, "_ZN8fencedep6enableEb");
+    void (*enable)(_Bool);
+    memcpy(&enable, &symbol, sizeof enable); /* a function pointer from dlsym's object pointer */
+    if (!symbol) {
+        fprintf(stderr, "fencedep::enable not found\n");
+        return 1;
+    }
+    pthread_mutex_t* a = new_lock_a();
+    pthread_mutex_t* b = new_lock_b();
+    enable(0);
+    lock_pair(a, b);
+    lock_pair(b, a);
+    enable(1);
+    pthread_mutex_t* c = new_lock_a();
+    pthread_mutex_t* d = new_lock_b();
+    lock_pair(c, d);
+    lock_pair(d, c);
+    printf("switched done\n");
+    return 0;
+}
+
 /* What fencedep-run handed the program: its variables, and an exit status of the program's own
  * for fencedep-run to forward. A program of the suite's build rather than /bin/sh, which under
  * clang's sanitizers (runtime linked into instrumented programs only) cannot load the preload. */
@@ -513,6 +539,8 @@ int main(int argc, char** argv) {
         return spinlocks();
     if (strcmp(name, "environment") == 0)
         return environment();
+    if (strcmp(name, "switched") == 0)
+        return switched();
     fprintf(stderr, "unknown case '%s'\n", name);
     return 2;
 }
