@@ -64,10 +64,11 @@ public:
     // bit, and an empty slot (0) differs from every key in bit 0.
     FENCEDEP_ALWAYS_INLINE chain_state lookup(std::uint64_t key) const noexcept {
         for (std::uint64_t slot = key >> shift_;; slot = (slot + 1) & mask_) {
-            const std::uint64_t difference = slots_[slot].load(std::memory_order_acquire) ^ key;
+            const std::uint64_t stored = slots_[slot].load(std::memory_order_acquire);
+            const std::uint64_t difference = stored ^ key;
             if (difference <= chain_uncovered_bit)
                 return difference == 0 ? chain_state::covered : chain_state::uncovered;
-            if (difference == key)
+            if (stored == 0)
                 return chain_state::unknown;
         }
     }

@@ -122,7 +122,7 @@ event_scope::event_scope() noexcept {
 
 void on_thread_exit(thread_state& ts) noexcept {
     engine_state& e = engine();
-    if (!gate.load(std::memory_order_relaxed) || ts.epoch != hot.epoch.load(std::memory_order_acquire) ||
+    if (!gate.load(std::memory_order_relaxed) || !current_epoch(ts) ||
         ts.depth == 0)
         return;
     report_queue reports;

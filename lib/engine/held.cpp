@@ -109,10 +109,8 @@ FENCEDEP_ALWAYS_INLINE bool fast_acquire(lock_map& map, acquisition how, bool ch
         return false;
     const std::uint64_t cached = key->cached_class[how.subclass].load(std::memory_order_acquire);
     const auto class_id = static_cast<std::uint32_t>(cached);
-    if (how.trylock || how.nest_lock) {
-        if (ts->epoch != hot.epoch.load(std::memory_order_acquire) || (cached >> 32) != hot.generation || !class_id)
-            return false;
-    }
+    if ((how.trylock || how.nest_lock) && (!current_epoch(*ts) || !current_class(cached)))
+        return false;
     if (how.nest_lock) {
         if (find_held(*ts, *how.nest_lock) < 0)
             return false;  // reported on the slow path
@@ -122,7 +120,7 @@ FENCEDEP_ALWAYS_INLINE bool fast_acquire(lock_map& map, acquisition how, bool ch
     if (ts->depth == ts->capacity) [[unlikely]] {
         // Past max_lock_depth: reported once per process, then only counted, so that a program
         // that nests too deep pays for it once and not on every round.
-        if (!hot.depth_reported.load(std::memory_order_relaxed) || ts->epoch != hot.epoch.load(std::memory_order_acquire))
+        if (!hot.depth_reported.load(std::memory_order_relaxed) || !current_epoch(*ts))
             return false;
         ++ts->untracked;
         return true;
@@ -547,7 +545,7 @@ bool lock_map::held_by_this_thread() const noexcept { return held_kind().has_val
 // needs no event_scope: every fence signal() asks it (signalling.h).
 std::optional<lock_kind> lock_map::held_kind() const noexcept {
     const thread_state* ts = hot_thread_state;
-    if (!enabled() || !ts || ts->epoch != hot.epoch.load(std::memory_order_acquire))
+    if (!enabled() || !ts || !current_epoch(*ts))
         return std::nullopt;
     const int index = find_held(*ts, *this);
     return index < 0 ? std::nullopt : std::optional(ts->held[index].kind);

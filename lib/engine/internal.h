@@ -288,10 +288,19 @@ inline lock_ref named_ref(const lock_map& map, std::string name, std::string_vie
 lock_class_key* site_key(const lock_map& map, const class_identity* identity);
 
 
+// The class id in a key's cached class word, or 0 if that word is from another generation.
+inline std::uint32_t current_class(std::uint64_t cached) noexcept {
+    return (cached >> 32) == hot.generation ? static_cast<std::uint32_t>(cached) : 0;
+}
+
 // Whether the class of `key`/`subclass` is registered in the current generation.
 inline std::uint32_t cached_class(const lock_class_key& key, unsigned subclass) noexcept {
-    const std::uint64_t cached = key.cached_class[subclass].load(std::memory_order_acquire);
-    return (cached >> 32) == hot.generation ? static_cast<std::uint32_t>(cached) : 0;
+    return current_class(key.cached_class[subclass].load(std::memory_order_acquire));
+}
+
+// Whether the thread's held stack belongs to the current epoch (see initial_chain_key).
+inline bool current_epoch(const thread_state& ts) noexcept {
+    return ts.epoch == hot.epoch.load(std::memory_order_acquire);
 }
 
 }  // namespace fencedep::detail

@@ -88,7 +88,7 @@ TEST_CASE("a splat after the verdict" * doctest::skip()) {
 
 // doctest calls the listeners in the reverse order of their priorities: this one hears
 // test_case_end after the verdict and before fencedep's listener, and lets the thread go.
-struct verdict_listener : doctest::IReporter {
+struct verdict_listener : fencedep::test_adapter::doctest_detail::quiet_listener {
     explicit verdict_listener(const doctest::ContextOptions&) {}
     void test_case_end(const doctest::CurrentTestCaseStats&) override {
         if (!late_thread.joinable())
@@ -96,16 +96,5 @@ struct verdict_listener : doctest::IReporter {
         verdict_given.set_value();
         late_thread.join();
     }
-    void report_query(const doctest::QueryData&) override {}
-    void test_run_start() override {}
-    void test_run_end(const doctest::TestRunStats&) override {}
-    void test_case_start(const doctest::TestCaseData&) override {}
-    void test_case_reenter(const doctest::TestCaseData&) override {}
-    void test_case_exception(const doctest::TestCaseException&) override {}
-    void subcase_start(const doctest::SubcaseSignature&) override {}
-    void subcase_end() override {}
-    void log_assert(const doctest::AssertData&) override {}
-    void log_message(const doctest::MessageData&) override {}
-    void test_case_skipped(const doctest::TestCaseData&) override {}
 };
 DOCTEST_REGISTER_LISTENER("verdict", 1, verdict_listener);
