@@ -80,6 +80,15 @@ preload_run run(const char* program, const char* which, const std::string& optio
     return out;
 }
 
+// Runs `program case` with the preload and FENCEDEP=0 (not through fencedep-run, which switches
+// validation on); reports go to stderr.
+spawn_result run_preloaded_off(const char* program, const char* which) {
+    auto environment = clean_environment();
+    environment["FENCEDEP"] = "0";
+    environment["LD_PRELOAD"] = FENCEDEP_PRELOAD;
+    return fencedep::testing::spawn({program, which}, environment, std::chrono::seconds(60));
+}
+
 bool contains(const std::string& text, const std::string& part) {
     return text.find(part) != std::string::npos;
 }
@@ -187,10 +196,7 @@ TEST_CASE("a suppressions file holds back the ABBA by a frame of the program, an
 }
 
 TEST_CASE("the preload with FENCEDEP=0 changes nothing") {
-    auto environment = clean_environment();
-    environment["FENCEDEP"] = "0";
-    environment["LD_PRELOAD"] = FENCEDEP_PRELOAD;
-    const spawn_result r = fencedep::testing::spawn({PTHREAD_CASES, "abba_threads"}, environment);
+    const spawn_result r = run_preloaded_off(PTHREAD_CASES, "abba_threads");
     INFO(describe(r));
     CHECK(r.exit_code() == 0);
     CHECK(r.out.starts_with("a=0x"));
@@ -201,10 +207,7 @@ TEST_CASE("the preload with FENCEDEP=0 changes nothing") {
 // Started with FENCEDEP=0, the preload sends pthread calls straight to glibc; the program's own
 // enable(true) must turn them back to the validator (the engine tells the preload of the switch).
 TEST_CASE("validation switched on by the program after starting off: its pthread calls are validated from then on") {
-    auto environment = clean_environment();
-    environment["FENCEDEP"] = "0";
-    environment["LD_PRELOAD"] = FENCEDEP_PRELOAD;
-    const spawn_result r = fencedep::testing::spawn({PTHREAD_CASES, "switched"}, environment);
+    const spawn_result r = run_preloaded_off(PTHREAD_CASES, "switched");
     INFO(describe(r));
     CHECK(r.exit_code() == 66);
     CHECK(r.out == "switched done\n");
