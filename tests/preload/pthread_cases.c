@@ -476,6 +476,10 @@ static int switched(void) {
     pthread_mutex_t* d = new_lock_b();
     lock_pair(c, d);
     lock_pair(d, c);
+    delete_lock(a);
+    delete_lock(b);
+    delete_lock(c);
+    delete_lock(d);
     printf("switched done\n");
     return 0;
 }
